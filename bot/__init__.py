@@ -1,0 +1,1 @@
+"""MyMedic booking bot: the web app, channels, dispatch and booking core."""

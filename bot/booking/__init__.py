@@ -1,0 +1,1 @@
+"""The booking core: slots, holds, appointments, waitlist, patients, consent, audit, events."""

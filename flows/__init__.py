@@ -1,0 +1,1 @@
+"""Conversation state machines. Channel-blind: no aiohttp, pywa or twilio in here."""

@@ -1,0 +1,1 @@
+"""arq workers: thin jobs that pass ids and re-read state when they run."""
