@@ -130,6 +130,17 @@ class BookingPort(Protocol):
 
     async def get_branch(self, branch_id: int) -> BranchView: ...
 
+    # --- consent (messages by channel and purpose; opt-out honoured everywhere) --
+    async def record_consent(
+        self, patient_id: int, *, channel: str, purpose: str, given: bool, source: str,
+    ) -> None:
+        """Append a consent record (purpose: "service" | "marketing"; source: e.g. "chat:STOP")."""
+        ...
+
+    async def has_consent(self, patient_id: int, *, channel: str, purpose: str) -> bool | None:
+        """The latest decision for (channel, purpose): True, False, or None when never asked."""
+        ...
+
     # --- ASAP list --------------------------------------------------------------
     async def join_waitlist(
         self, org_id: int, *, patient_id: int, doctor_id: int | None = None,
