@@ -143,7 +143,9 @@ class Template:
     name: str
     language: str
     params: dict[str, str] = field(default_factory=dict)
-    fallback_text: str = ""   # the rendered text, for SMS and logs
+    # Built by the template registry (bot/message_templates.py) so channels need not know it:
+    components: tuple[dict, ...] = ()   # WhatsApp Graph API `template.components`
+    fallback_text: str = ""             # the registered DLT SMS text with variables filled in
 
 
 Reply = Text | Choices | Buttons | PaymentRequest | Location | Handoff | Template
