@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -18,3 +20,5 @@ REDIS = web.AppKey("redis", Redis)
 ARQ = web.AppKey("arq", ArqRedis)
 # Services assembled from the above (booking service, dispatcher, senders …) by their own setup().
 SERVICES: web.AppKey[dict[str, Any]] = web.AppKey("services")
+# Optional: the clock the web edge reads (tests move it by hand); absent = real UTC time.
+CLOCK: web.AppKey[Callable[[], dt.datetime]] = web.AppKey("clock")

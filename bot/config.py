@@ -20,6 +20,7 @@ SANDBOX_WHATSAPP_VERIFY_TOKEN = "sandbox-verify-token"
 SANDBOX_TWILIO_ACCOUNT_SID = "AC00000000000000000000000000000000"
 SANDBOX_TWILIO_AUTH_TOKEN = "sandbox-twilio-auth-token"
 SANDBOX_TWILIO_FROM = "+15005550006"
+SANDBOX_INBOX_TOKEN = "sandbox-inbox-token"
 
 
 class ConfigError(ValueError):
@@ -65,6 +66,17 @@ class Settings:
     sms_rate_per_s: int = 10
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)
+    # Staff inbox API bearer token (INBOX_TOKEN); empty = the inbox API refuses everyone.
+    inbox_token: str = ""
+    # Per-user inbound flood limit: a token bucket of this many messages, refilled per second.
+    inbound_burst: int = 30
+    inbound_refill_per_s: float = 0.5
+    # Telemedicine rooms (Jitsi-style, JWT auth): host, app id and HS256 secret.
+    tele_host: str = "meet.sandbox.invalid"
+    tele_app_id: str = "mymedic-sandbox"
+    tele_app_secret: str = "sandbox-tele-secret-not-for-production"
+    # Base of short links in messages (tele join links); DLT SMS variables hold 30 characters.
+    short_link_base: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +121,12 @@ class Settings:
             sms_rate_per_s=_int(env, "SMS_RATE_PER_S", 10),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             extra={k: v for k, v in env.items() if k.startswith("MYMEDIC_")},
+            inbox_token=cred("INBOX_TOKEN", SANDBOX_INBOX_TOKEN),
+            inbound_burst=_int(env, "INBOUND_BURST", 30),
+            tele_host=env.get("TELE_HOST") or "meet.sandbox.invalid",
+            tele_app_id=env.get("TELE_APP_ID") or "mymedic-sandbox",
+            tele_app_secret=cred("TELE_APP_SECRET", "sandbox-tele-secret-not-for-production"),
+            short_link_base=(env.get("SHORT_LINK_BASE") or "").rstrip("/"),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -28,6 +28,10 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# Execution option marking a transaction that only reads: on SQLite it begins DEFERRED
+# instead of IMMEDIATE. Use `await session.connection(execution_options={READ_ONLY: True})`
+# first thing in the transaction. Ignored by PostgreSQL.
+READ_ONLY = "mymedic_read_only"
 
 
 class Base(DeclarativeBase):
@@ -99,7 +103,12 @@ def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only transactions (see READ_ONLY) take no write lock: under WAL they read a
+        # snapshot and neither wait for writers nor block them.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

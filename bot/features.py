@@ -17,8 +17,9 @@ FEATURES: tuple[str, ...] = (
     "bot.booking.web",
     "bot.web.webhooks",
     "bot.inbox.web",
+    "bot.tele.web",
 )
-SANDBOX_FEATURES: tuple[str, ...] = ("bot.sandbox.web",)
+SANDBOX_FEATURES: tuple[str, ...] = ("bot.sandbox.web", "bot.payments.sandbox_web")
 
 
 def setup(app: web.Application, settings: Settings) -> None:

@@ -9,6 +9,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.booking.models",
     "bot.outbox.models",
     "workers.models",
+    "bot.inbox.models",
 )
 
 

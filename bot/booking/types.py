@@ -156,3 +156,14 @@ class WaitlistView:
     earliest: dt.datetime | None
     latest: dt.datetime | None
     appointment_id: int | None  # the appointment they would move from, if any
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """One row of the event outbox (e.g. type "appointment.created", payload of ids/codes)."""
+
+    id: int
+    org_id: int | None
+    type: str
+    payload: dict[str, object]
+    created_at: dt.datetime

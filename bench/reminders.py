@@ -1,0 +1,253 @@
+"""Reminder benchmark: schedule N reminders for tomorrow, then drain them through the
+sandbox WhatsApp emulator at a configured rate.
+
+    python bench/reminders.py [--count 100000] [--rate 80] [--drain N]
+
+A throw-away deployment (bench/_harness.py: migrated database, embedded Redis, the web
+app with the emulators) is started. Setup (untimed) bulk-inserts N confirmed
+appointments for tomorrow between 10:00 and 17:00 branch time, one WhatsApp patient
+each, with the branch's reminder schedule set to the day-before reminder only (so N
+appointments = N reminders). Then:
+
+1. scheduling (timed): the reminder rows are planned exactly as the worker does it
+   (`workers.scheduled.sync_appointments`, in batches of 2,000);
+2. drain (a separate worker process, so its memory is its own): its clock jumps to
+   tomorrow 09:00 (real time keeps running from there), the scheduled-send sweep hands
+   every due row to arq, and a worker with the registry's jobs sends them to the
+   emulator through the real pywa client under WHATSAPP_RATE_PER_S = --rate.
+
+Printed: scheduling time (target < 60 s), achieved send rate as a share of the limit
+(from the messages' send times; target >= 95 %, never above — the busiest second is
+printed too) and the worker's peak memory (VmHWM). Not a test: figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import func, insert, select  # noqa: E402
+
+from bench._harness import ROOT, Deployment  # noqa: E402
+from bot.booking import models as bm  # noqa: E402
+from bot.db import make_engine, make_sessionmaker  # noqa: E402
+
+ZONE = "Asia/Kolkata"
+BATCH = 2000
+
+
+def _days() -> tuple[dt.date, dt.date]:
+    today = dt.datetime.now(ZoneInfo(ZONE)).date()
+    return today, today + dt.timedelta(days=1)
+
+
+async def setup(database_url: str, count: int) -> tuple[int, int]:
+    """Bulk-insert `count` appointments for tomorrow (untimed); returns (branch id, first id)."""
+    from workers.policy import set_branch_policy
+
+    engine = make_engine(database_url)
+    sm = make_sessionmaker(engine)
+    _today, tomorrow = _days()
+    async with sm() as s, s.begin():
+        branch = (await s.scalars(select(bm.Branch).where(bm.Branch.timezone == ZONE).order_by(bm.Branch.id))).first()
+        assert branch is not None, "the demo seed has an Indian branch"
+        doctor_ids = list(await s.scalars(select(bm.DoctorBranch.doctor_id).where(
+            bm.DoctorBranch.branch_id == branch.id)))
+        atype = (await s.scalars(select(bm.AppointmentType).where(
+            bm.AppointmentType.org_id == branch.org_id, bm.AppointmentType.mode == "in_person",
+            bm.AppointmentType.doctor_id.is_(None)).order_by(bm.AppointmentType.id))).first()
+        assert atype is not None
+        await set_branch_policy(s, branch.id, offsets_min=(1440,))
+        org_id, branch_id, type_id = branch.org_id, branch.id, atype.id
+    zone = ZoneInfo(ZONE)
+    first_id = None
+    for start in range(0, count, BATCH):
+        n = min(BATCH, count - start)
+        async with sm() as s, s.begin():
+            patients = [{"org_id": org_id, "name": f"Bench{start + i} Patient", "whatsapp_id": f"9197{start + i:08d}",
+                         "language": "en", "relation": "self"} for i in range(n)]
+            ids = list((await s.execute(insert(bm.Patient).returning(bm.Patient.id), patients)).scalars())
+            now = dt.datetime.now(dt.timezone.utc)
+            rows = []
+            for i, pid in enumerate(ids):
+                k = start + i
+                minutes = 10 * 60 + (k // len(doctor_ids)) % (7 * 60)   # 10:00–16:59 local
+                local = dt.datetime.combine(tomorrow, dt.time(minutes // 60, minutes % 60), tzinfo=zone)
+                begin = local.astimezone(dt.timezone.utc)
+                rows.append({"code": f"BM-{k:07d}", "org_id": org_id, "patient_id": pid,
+                             "doctor_id": doctor_ids[k % len(doctor_ids)], "branch_id": branch_id,
+                             "appointment_type_id": type_id, "mode": "in_person", "status": "confirmed",
+                             "start_at": begin, "end_at": begin + dt.timedelta(minutes=15), "prepay_minor": 0,
+                             "currency": "INR", "paid": False, "needs_reschedule": False, "version": 2,
+                             "channel": "whatsapp", "created_at": now, "updated_at": now})
+            appt_ids = list((await s.execute(insert(bm.Appointment).returning(bm.Appointment.id), rows)).scalars())
+            first_id = first_id or appt_ids[0]
+    await engine.dispose()
+    return branch_id, int(first_id or 0)
+
+
+async def schedule(database_url: str) -> tuple[float, int]:
+    """Plan every appointment's reminders as the worker does (timed); returns (seconds, rows)."""
+    from workers.models import ScheduledSend
+    from workers.scheduled import load_views, sync_appointments
+
+    engine = make_engine(database_url)
+    sm = make_sessionmaker(engine)
+    today, _tomorrow = _days()
+    now = dt.datetime.combine(today, dt.time(8, 0), tzinfo=ZoneInfo(ZONE)).astimezone(dt.timezone.utc)
+    async with sm() as s:
+        ids = list(await s.scalars(select(bm.Appointment.id).where(bm.Appointment.code.like("BM-%"))
+                                   .order_by(bm.Appointment.id)))
+    started = time.perf_counter()
+    policies: dict[int, Any] = {}
+    for i in range(0, len(ids), BATCH):
+        async with sm() as s, s.begin():
+            views = await load_views(s, ids[i:i + BATCH])
+            await sync_appointments(s, views, booked_at=now, now=now, policies=policies)
+    elapsed = time.perf_counter() - started
+    async with sm() as s:
+        rows = int(await s.scalar(select(func.count()).select_from(ScheduledSend)) or 0)
+    await engine.dispose()
+    return elapsed, rows
+
+
+async def drain_child(count: int) -> None:
+    """The worker process: clock at tomorrow 09:00 (then real time), sweep, burst worker."""
+    from arq.worker import Worker
+
+    from bot.config import Settings
+    from bot.outbox.models import OutboundMessage
+    from workers import registry
+    from workers.main import build_context, close_context
+    from workers.scheduled import sweep_scheduled
+
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    settings = Settings.from_env()
+    _today, tomorrow = _days()
+    target = dt.datetime.combine(tomorrow, dt.time(9, 0), tzinfo=ZoneInfo(ZONE)).astimezone(dt.timezone.utc)
+    offset = target - dt.datetime.now(dt.timezone.utc)
+
+    def clock() -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc) + offset
+
+    ctx = await build_context(settings, clock=clock)
+    started = time.perf_counter()
+    worker = Worker(functions=registry.functions(), redis_pool=ctx["redis"], ctx=ctx, burst=True,
+                    handle_signals=False, poll_delay=0.05, max_jobs=64, keep_result=0)
+    # The cron sweep, back to back until every row was handed over, while the worker runs.
+    for _ in range(1000):
+        await sweep_scheduled(ctx)
+        await worker.async_run()
+        if await _left(ctx) == 0:
+            break
+    elapsed = time.perf_counter() - started
+    async with ctx["sessionmaker"]() as s:
+        sent_at = list(await s.scalars(select(OutboundMessage.sent_at).where(
+            OutboundMessage.purpose == "reminder", OutboundMessage.sent_at.is_not(None))))
+        statuses = dict((await s.execute(select(OutboundMessage.status, func.count())
+                                         .group_by(OutboundMessage.status))).all())
+    await close_context(ctx)
+    peak_kb = _vm_hwm_kb()
+    span = (max(sent_at) - min(sent_at)).total_seconds() if len(sent_at) >= 2 else 0.0
+    print(json.dumps({"elapsed_s": elapsed, "sent": len(sent_at), "statuses": statuses, "span_s": span,
+                      "first": min(sent_at).isoformat() if sent_at else None,
+                      "last": max(sent_at).isoformat() if sent_at else None,
+                      "busiest_second": max(Counter(t.replace(microsecond=0) for t in sent_at).values(), default=0),
+                      "peak_kb": peak_kb, "jobs_failed": worker.jobs_failed}))
+
+
+async def _left(ctx: dict[str, Any]) -> int:
+    from workers.models import ScheduledSend
+
+    async with ctx["sessionmaker"]() as s:
+        return int(await s.scalar(select(func.count()).select_from(ScheduledSend).where(
+            ScheduledSend.status == "scheduled")) or 0)
+
+
+def _vm_hwm_kb() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=100_000, help="reminders to schedule")
+    parser.add_argument("--rate", type=int, default=80, help="WhatsApp send limit, messages per second")
+    parser.add_argument("--drain", type=int, default=None, help="reminders to send (default: all)")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--drain-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.drain_child:
+        asyncio.run(drain_child(args.count))
+        return 0
+    drain = args.count if args.drain is None else min(args.drain, args.count)
+    with Deployment(database_url=args.database_url, workers=0,
+                    extra_env={"WHATSAPP_RATE_PER_S": str(args.rate)}) as dep:
+        assert dep.database_url
+        print(f"database: {dep.database_label}; {args.count} reminders, drain {drain} at {args.rate}/s", flush=True)
+        asyncio.run(setup(dep.database_url, args.count))
+        seconds, rows = asyncio.run(schedule(dep.database_url))
+        print(f"scheduling: {rows} reminder rows in {seconds:.1f} s "
+              f"({rows / seconds:,.0f}/s; target < 60 s for 100,000)", flush=True)
+        if drain < args.count:
+            asyncio.run(_keep_only(dep.database_url, drain))
+        env = {**dep.env, "PORT": str(dep.ports[0])}
+        out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--drain-child", "--count", str(drain)],
+                             env=env, cwd=ROOT, capture_output=True, text=True, check=False,
+                             timeout=max(120, 3 * drain / args.rate + 60))
+        if out.returncode != 0 or not out.stdout.strip():
+            print(out.stderr[-4000:])
+            return 1
+        if out.returncode != 0:
+            print(out.stderr[-4000:])
+            return 1
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        sent = result["sent"]
+        span = result["span_s"]
+        rate = (sent - 1) / span if span > 0 else 0.0
+        print(f"drain: {sent}/{drain} sent in {result['elapsed_s']:.1f} s (statuses {result['statuses']}, "
+              f"failed jobs {result['jobs_failed']})")
+        print(f"send rate: {rate:.1f} msg/s = {rate / args.rate:.1%} of the {args.rate}/s limit "
+              f"(target >= 95%, never above); busiest second {result['busiest_second']} messages")
+        print(f"worker memory peak: {result['peak_kb'] / 1024:.0f} MiB")
+    return 0
+
+
+async def _keep_only(database_url: str, keep: int) -> None:
+    """Send only the first `keep` reminders (the rest are marked skipped): a shorter drain."""
+    from sqlalchemy import update
+
+    from workers.models import ScheduledSend
+
+    engine = make_engine(database_url)
+    sm = make_sessionmaker(engine)
+    async with sm() as s, s.begin():
+        cutoff = await s.scalar(select(ScheduledSend.id).order_by(ScheduledSend.id).offset(keep).limit(1))
+        if cutoff is not None:
+            await s.execute(update(ScheduledSend).where(ScheduledSend.id >= cutoff)
+                            .values(status="skipped", reason="bench"))
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Staff handoff: conversations a person has taken over from the bot (state, service, JSON API)."""

@@ -1,0 +1,14 @@
+"""Names shared by the enqueuing side and the worker: job names, job ids, Redis keys."""
+
+from __future__ import annotations
+
+SEND_JOB = "send_message"
+SWEEP_JOB = "sweep_outbox"
+PURGE_JOB = "purge_inbound_ids"
+
+RATE_KEY_PREFIX = "mymedic:rate:"
+
+
+def send_job_id(outbound_id: int) -> str:
+    """One arq job id per outbound row, so enqueueing the same row twice collapses."""
+    return f"send:{outbound_id}"

@@ -1,0 +1,1 @@
+"""Telemedicine: meeting rooms, per-participant JWTs and the short join redirect."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: provider webhooks (domain errors become HTTP answers only here)."""

@@ -1,0 +1,42 @@
+"""Flow test fixtures over the real BookingService (see flows_transcript.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.booking.service import BookingService
+from bot.messages import Channel
+from flows.runtime import TurnDeps
+from flows_transcript import START, Chat, Clinic, Clock, SandboxPayments, seed_clinic, translator_for
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(START)
+
+
+@pytest.fixture
+async def clinic(db: async_sessionmaker[AsyncSession]) -> Clinic:
+    return await seed_clinic(db)
+
+
+@pytest.fixture
+def service(db: async_sessionmaker[AsyncSession], clock: Clock) -> BookingService:
+    return BookingService(db, clock=clock)
+
+
+@pytest.fixture
+def deps(service: BookingService, clock: Clock) -> TurnDeps:
+    return TurnDeps(booking=service, payments=SandboxPayments(), clock=clock, translator_for=translator_for)
+
+
+@pytest.fixture
+def new_chat(clinic: Clinic, deps: TurnDeps, clock: Clock) -> Callable[..., Chat]:
+    def make(channel: Channel = Channel.WHATSAPP, user: str = "wa-asha", phone: str | None = "+919820000001") -> Chat:
+        if channel is Channel.SMS and user == "wa-asha":
+            user = phone or "+919820000001"
+        return Chat(clinic=clinic, deps=deps, clock=clock, channel=channel, user_id=user, phone=phone)
+    return make

@@ -1,0 +1,308 @@
+"""Scheduled sends: reminders and tele join links as database rows.
+
+Every scheduled send is a `ScheduledSend` row pinned to the appointment's start time;
+`sync_appointments` keeps the rows of an appointment in step with what it now is
+(moved: new rows, old ones stale; cancelled: none), `send_scheduled` is the arq job that
+re-reads the appointment and hands the message to the outbox, and `sweep_scheduled` is
+the cron safety net that enqueues every due row (a missed deferral is caught there;
+the row's status makes the second run a no-op, so it is still sent once).
+
+The arq job id carries the appointment's start time and version: arq drops an enqueue
+whose job id still exists (queued or running), so duplicates collapse, and an id that
+changes when the appointment changes lets the new time be reminded while the old job,
+when it runs, finds nothing to do. A finished job keeps no result (`keep_result=0`): a
+later enqueue of the same row runs and is a no-op by the row's status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from arq.connections import ArqRedis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.booking import models as bm
+from bot.booking.types import AppointmentStatus, AppointmentView, VisitMode
+from bot.booking.views import appointment_view
+from bot.messages import Template
+from bot.outbox.api import enqueue_sends, queue_message
+from workers.contact import Contact, contact_for
+from workers.deps import Deps, deps_from_ctx
+from workers.models import ScheduledSend
+from workers.policy import Policy, branch_policy
+from workers.timing import reminder_send_time
+
+log = logging.getLogger(__name__)
+
+REMINDER = "reminder"
+TELE_LINK = "tele_link"
+
+SEND_SCHEDULED_JOB = "send_scheduled"
+SWEEP_SCHEDULED_JOB = "sweep_scheduled"
+
+# Rows due within this horizon are handed to arq (deferred to their time); later ones
+# wait in the database for a sweep, so Redis never holds months of future jobs.
+LOOKAHEAD = dt.timedelta(minutes=5)
+SWEEP_BATCH = 5000
+# A job may run a little before its time (clock skew between hosts); beyond this it waits.
+EARLY_TOLERANCE = dt.timedelta(seconds=2)
+
+# Statuses a row can come back from when the appointment returns to that shape.
+_REVIVABLE = {"stale", "cancelled"}
+
+
+def scheduled_job_id(kind: str, appointment_id: int, offset_min: int, start: dt.datetime, version: int) -> str:
+    """The arq job id of one scheduled send: it changes whenever the appointment does."""
+    return f"{kind}:{appointment_id}:{offset_min}:{int(start.timestamp())}:v{version}"
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    kind: str
+    offset_min: int
+    send_at: dt.datetime
+
+
+def plan(appt: AppointmentView, policy: Policy, *, booked_at: dt.datetime) -> list[Planned]:
+    """What an appointment in its current state should be sent, and when (pure)."""
+    out: list[Planned] = []
+    if appt.status == AppointmentStatus.CONFIRMED and not appt.needs_reschedule:
+        for offset in policy.offsets:
+            at = reminder_send_time(appt.start, offset, appt.timezone, quiet=policy.quiet, booked_at=booked_at)
+            if at is not None:
+                out.append(Planned(REMINDER, int(offset.total_seconds() // 60), at))
+        prepaid = appt.prepay_minor <= 0 or appt.paid
+        if appt.mode == VisitMode.TELE and prepaid and booked_at < appt.end:
+            # Booked (or paid) inside the lead time: the link goes at once.
+            at = max(appt.start - policy.tele_link_before, booked_at)
+            out.append(Planned(TELE_LINK, int(policy.tele_link_before.total_seconds() // 60), at))
+    return out
+
+
+async def sync_appointments(
+    session: AsyncSession,
+    appointments: Sequence[AppointmentView],
+    *,
+    booked_at: dt.datetime,
+    now: dt.datetime,
+    policies: dict[int, Policy] | None = None,
+) -> list[ScheduledSend]:
+    """Bring the scheduled rows of `appointments` in step with their current state, in the
+    caller's transaction. Returns the rows due within `LOOKAHEAD` (enqueue them after commit)."""
+    if not appointments:
+        return []
+    policies = {} if policies is None else policies
+    ids = [a.id for a in appointments]
+    existing: dict[int, list[ScheduledSend]] = {}
+    for chunk in _chunks(ids, 900):
+        rows = (await session.execute(
+            select(ScheduledSend).where(ScheduledSend.appointment_id.in_(chunk))
+        )).scalars().all()
+        for row in rows:
+            existing.setdefault(row.appointment_id, []).append(row)
+    due: list[ScheduledSend] = []
+    new_rows: list[ScheduledSend] = []
+    for appt in appointments:
+        policy = policies.get(appt.branch_id)
+        if policy is None:
+            policy = policies[appt.branch_id] = await branch_policy(session, appt.branch_id)
+        planned = {(p.kind, p.offset_min): p for p in plan(appt, policy, booked_at=booked_at)}
+        rows = existing.get(appt.id, [])
+        by_key = {(r.kind, r.offset_min, r.appointment_start): r for r in rows}
+        for row in rows:
+            keep = (row.kind, row.offset_min) in planned and row.appointment_start == appt.start
+            if row.status == "scheduled" and not keep:
+                row.status = "stale" if row.appointment_start != appt.start else "cancelled"
+                row.reason = str(appt.status) if row.status == "cancelled" else "moved"
+                row.processed_at = now
+        for (kind, offset_min), p in planned.items():
+            row = by_key.get((kind, offset_min, appt.start))
+            job_id = scheduled_job_id(kind, appt.id, offset_min, appt.start, appt.version)
+            if row is None:
+                row = ScheduledSend(
+                    org_id=appt.org_id, appointment_id=appt.id, kind=kind, offset_min=offset_min,
+                    appointment_start=appt.start, appointment_version=appt.version, send_at=p.send_at,
+                    status="scheduled", job_id=job_id, created_at=now,
+                )
+                new_rows.append(row)
+            elif row.status in _REVIVABLE or (row.status == "scheduled" and row.job_id != job_id):
+                row.status, row.reason, row.processed_at = "scheduled", None, None
+                row.appointment_version, row.job_id, row.send_at = appt.version, job_id, p.send_at
+            elif row.status != "scheduled":
+                continue  # already sent (or skipped for good): never twice
+            if row.send_at <= now + LOOKAHEAD:
+                due.append(row)
+    session.add_all(new_rows)
+    await session.flush()
+    return due
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+async def enqueue_scheduled(arq: ArqRedis | None, rows: Iterable[ScheduledSend], *, now: dt.datetime) -> int:
+    """Hand due rows to arq, deferred to their time as seen by `now` (the injectable clock).
+    Returns how many were new to arq (a job id that still exists is dropped by arq)."""
+    if arq is None:
+        return 0
+    added = 0
+    for row in rows:
+        delay = max((row.send_at - now).total_seconds(), 0.0)
+        job = await arq.enqueue_job(SEND_SCHEDULED_JOB, row.id, _job_id=row.job_id,
+                                    _defer_by=delay if delay > 0 else None)
+        added += job is not None
+    return added
+
+
+async def sync_and_enqueue(deps: Deps, appointment_ids: Sequence[int], *, booked_at: dt.datetime | None = None) -> None:
+    """Re-plan the scheduled sends of some appointments and enqueue what is due soon."""
+    now = deps.now()
+    async with deps.sessionmaker() as session, session.begin():
+        views = await load_views(session, appointment_ids)
+        due = await sync_appointments(session, views, booked_at=booked_at or now, now=now)
+    await enqueue_scheduled(deps.arq, due, now=now)
+
+
+async def load_views(session: AsyncSession, appointment_ids: Iterable[int]) -> list[AppointmentView]:
+    """Appointment views read in the caller's session (no nested booking transaction)."""
+    ids = sorted(set(appointment_ids))
+    out: list[AppointmentView] = []
+    for chunk in _chunks(ids, 900):
+        rows = (await session.execute(select(bm.Appointment).where(bm.Appointment.id.in_(chunk)))).scalars().all()
+        # Load the related rows in four queries; appointment_view then finds them in the
+        # session's identity map instead of querying per appointment.
+        related: list[Any] = []  # strong references: the identity map holds rows weakly
+        for model, key in ((bm.Patient, "patient_id"), (bm.Doctor, "doctor_id"), (bm.Branch, "branch_id"),
+                           (bm.AppointmentType, "appointment_type_id")):
+            wanted = sorted({getattr(r, key) for r in rows})
+            if wanted:
+                related += (await session.execute(select(model).where(model.id.in_(wanted)))).scalars().all()
+        for row in rows:
+            out.append(await appointment_view(session, row))
+    return out
+
+
+# --- the job ---------------------------------------------------------------------------
+
+# kind -> builds the message for a row that is still owed, or None with a reason to skip.
+Composer = Callable[[AsyncSession, Deps, ScheduledSend, AppointmentView, Contact], Awaitable["Composed"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    template: Template | None
+    skip_reason: str | None = None
+    purpose: str = "reminder"
+
+
+def _composers() -> dict[str, Composer]:
+    # Imported here: the kinds' modules import this one for its constants.
+    from workers.reminders import compose_reminder  # noqa: PLC0415
+    from workers.tele import compose_tele_link  # noqa: PLC0415
+
+    return {REMINDER: compose_reminder, TELE_LINK: compose_tele_link}
+
+
+def _still_owed(row: ScheduledSend, appt: AppointmentView | None, now: dt.datetime) -> str | None:
+    """Why a row is no longer owed (None: it is)."""
+    if appt is None:
+        return "gone"
+    if appt.start != row.appointment_start:
+        return "moved"
+    if row.kind in (REMINDER, TELE_LINK):
+        if appt.status != AppointmentStatus.CONFIRMED:
+            return str(appt.status)
+        if row.kind == REMINDER and appt.needs_reschedule:
+            return "needs_reschedule"
+        if row.kind == REMINDER and now >= appt.start:
+            return "too_late"
+        if row.kind == TELE_LINK and now >= appt.end:
+            return "too_late"
+    return None
+
+
+async def send_scheduled(ctx: dict[str, Any], send_id: int) -> str:
+    """arq job: send one scheduled row if the appointment still wants it; returns the outcome."""
+    deps = deps_from_ctx(ctx)
+    now = deps.now()
+    outbound_id: int | None = None
+    resync: list[int] = []
+    async with deps.sessionmaker() as session, session.begin():
+        row = (await session.execute(
+            select(ScheduledSend).where(ScheduledSend.id == send_id).with_for_update()
+        )).scalar_one_or_none()
+        if row is None or row.status != "scheduled":
+            return "noop"
+        if row.send_at > now + EARLY_TOLERANCE:
+            # Early (clock skew between hosts): the sweep enqueues it again when it is due.
+            return "early"
+        views = await load_views(session, [row.appointment_id])
+        appt = views[0] if views else None
+        reason = _still_owed(row, appt, now)
+        if reason is not None:
+            row.status = "stale" if reason == "moved" else "cancelled"
+            row.reason, row.processed_at = reason, now
+            if reason == "moved":
+                resync.append(row.appointment_id)
+            outcome = row.status
+        else:
+            assert appt is not None
+            branch = await session.get(bm.Branch, appt.branch_id)
+            contact = await contact_for(session, appt.patient_id, preferred=await _booked_channel(session, appt.id),
+                                        default_language=branch.language if branch else "en")
+            composed = (await _composers()[row.kind](session, deps, row, appt, contact)
+                        if contact is not None else Composed(None, "no_contact"))
+            if composed.template is None or contact is None:
+                row.status, row.reason, row.processed_at = "skipped", composed.skip_reason, now
+                outcome = "skipped"
+            else:
+                outbound_id = await queue_message(
+                    session, org_id=appt.org_id, channel=contact.channel, recipient=contact.recipient,
+                    reply=composed.template, purpose=composed.purpose, idempotency_key=f"sched:{row.id}",
+                    appointment_id=appt.id, patient_id=appt.patient_id, now=now,
+                )
+                row.status, row.processed_at, row.outbound_id = "sent", now, outbound_id
+                row.channel, row.recipient = str(contact.channel), contact.recipient
+                outcome = "sent"
+    if outbound_id is not None and deps.arq is not None:
+        await enqueue_sends(deps.arq, [outbound_id])
+    if resync:
+        # The old reminder is a no-op; make sure the new time is reminded.
+        await sync_and_enqueue(deps, resync)
+    log.info("scheduled send %s: %s", send_id, outcome)
+    return outcome
+
+
+async def _booked_channel(session: AsyncSession, appointment_id: int) -> str | None:
+    row = await session.get(bm.Appointment, appointment_id)
+    return row.channel if row is not None else None
+
+
+async def sweep_scheduled(ctx: dict[str, Any]) -> int:
+    """arq cron: enqueue every row due within the lookahead (idempotent: job ids collapse)."""
+    deps = deps_from_ctx(ctx)
+    now = deps.now()
+    total = 0
+    last_id = 0
+    while True:
+        async with deps.sessionmaker() as session:
+            rows = (await session.execute(
+                select(ScheduledSend)
+                .where(ScheduledSend.status == "scheduled", ScheduledSend.send_at <= now + LOOKAHEAD,
+                       ScheduledSend.id > last_id)
+                .order_by(ScheduledSend.id).limit(SWEEP_BATCH)
+            )).scalars().all()
+        if not rows:
+            break
+        total += await enqueue_scheduled(deps.arq, rows, now=now)
+        last_id = rows[-1].id
+    if total:
+        log.info("scheduled sweep enqueued %d", total)
+    return total
