@@ -144,19 +144,28 @@ async def run(url: str, args: argparse.Namespace) -> None:
     rng = random.Random(args.seed + 1)
     org_id, type_id = info["org_id"], info["type_id"]
 
+    load_before = os.getloadavg()[0]
     for _ in range(20):  # warm up caches (statement compilation, zone data)
         await service.free_slots(org_id, specialty=rng.choice(SPECIALTIES),
                                  day=FIRST_DAY + dt.timedelta(days=rng.randrange(1, args.days)), limit=10)
-    search_ms: list[float] = []
-    search_cpu_ms: list[float] = []   # this process's CPU (Python + the SQLite thread): load-independent
-    empty = 0
-    for _ in range(args.runs):
-        day = FIRST_DAY + dt.timedelta(days=rng.randrange(1, args.days))
-        t, c = time.perf_counter(), time.process_time()
-        slots = await service.free_slots(org_id, specialty=rng.choice(SPECIALTIES), day=day, limit=10)
-        search_ms.append((time.perf_counter() - t) * 1000)
-        search_cpu_ms.append((time.process_time() - c) * 1000)
-        empty += not slots
+
+    async def searches(svc: BookingService) -> tuple[list[float], list[float], int]:
+        wall: list[float] = []
+        cpu: list[float] = []   # this process's CPU (Python + the SQLite thread): load-independent
+        empty = 0
+        for _ in range(args.runs):
+            day = FIRST_DAY + dt.timedelta(days=rng.randrange(1, args.days))
+            t, c = time.perf_counter(), time.process_time()
+            slots = await svc.free_slots(org_id, specialty=rng.choice(SPECIALTIES), day=day, limit=10)
+            wall.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
+            empty += not slots
+        return wall, cpu, empty
+
+    # The service as deployed (directory cached for a few seconds), then with the cache off,
+    # i.e. every search also reads branches, doctors and weekly schedules.
+    search_ms, search_cpu_ms, empty = await searches(service)
+    cold_ms, cold_cpu_ms, _ = await searches(BookingService(sm, clock=lambda: now, directory_ttl=0))
 
     book_ms: list[float] = []
     book_cpu_ms: list[float] = []
@@ -180,10 +189,14 @@ async def run(url: str, args: argparse.Namespace) -> None:
     print(f"search  next-10 by specialty+date: n={len(search_ms)} p50={statistics.median(search_ms):.2f} ms "
           f"p95={pct(search_ms, 0.95):.2f} ms max={max(search_ms):.2f} ms (empty days: {empty}); "
           f"client CPU p50={statistics.median(search_cpu_ms):.2f} ms p95={pct(search_cpu_ms, 0.95):.2f} ms")
+    print(f"search, directory cache off:       n={len(cold_ms)} p50={statistics.median(cold_ms):.2f} ms "
+          f"p95={pct(cold_ms, 0.95):.2f} ms max={max(cold_ms):.2f} ms; "
+          f"client CPU p50={statistics.median(cold_cpu_ms):.2f} ms p95={pct(cold_cpu_ms, 0.95):.2f} ms")
     print(f"hold+confirm:                      n={len(book_ms)} p50={statistics.median(book_ms):.2f} ms "
           f"p95={pct(book_ms, 0.95):.2f} ms max={max(book_ms):.2f} ms (lost races: {lost}); "
           f"client CPU p50={statistics.median(book_cpu_ms):.2f} ms p95={pct(book_cpu_ms, 0.95):.2f} ms")
-    print(f"machine load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"machine 1-min load average: {load_before:.1f} before measuring, {os.getloadavg()[0]:.1f} after, "
+          f"on {os.cpu_count()} CPUs")
     await engine.dispose()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -175,6 +176,8 @@ async def run(args: argparse.Namespace, deployment: Deployment) -> dict:
     return {
         "database": deployment.database_label,
         "processes": f"{args.web} web + {args.workers} worker + redis",
+        "statuses": "sent,delivered,read" if args.statuses is None else (args.statuses or "none"),
+        "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "patients": args.patients,
         "seconds": round(elapsed, 1),
         "turns": stats.turns,
@@ -196,9 +199,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--database-url")
     parser.add_argument("--redis-url")
+    parser.add_argument("--poll-ms", type=float, default=2.0,
+                        help="how often each patient polls the emulator for replies (client CPU)")
+    parser.add_argument("--statuses", default=None,
+                        help="delivery statuses the Graph emulator posts back, e.g. 'delivered' or '' "
+                             "for none (default: sent, delivered, read, as Meta does)")
     args = parser.parse_args()
+    global POLL_S
+    POLL_S = args.poll_ms / 1000
+    extra_env = {"WHATSAPP_RATE_PER_S": "1000"}
+    if args.statuses is not None:
+        extra_env["MYMEDIC_SANDBOX_STATUSES"] = args.statuses
     with Deployment(database_url=args.database_url, redis_url=args.redis_url, web=args.web,
-                    workers=args.workers, extra_env={"WHATSAPP_RATE_PER_S": "1000"}) as deployment:
+                    workers=args.workers, extra_env=extra_env) as deployment:
         result = asyncio.run(run(args, deployment))
     for key, value in result.items():
         print(f"{key:>24}: {value}")

@@ -10,7 +10,9 @@ with SQLITE_BUSY when its deferred transaction tries to upgrade.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util.concurrency import await_
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -32,6 +35,8 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 # instead of IMMEDIATE. Use `await session.connection(execution_options={READ_ONLY: True})`
 # first thing in the transaction. Ignored by PostgreSQL.
 READ_ONLY = "mymedic_read_only"
+
+log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -89,7 +94,40 @@ def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(database_url, **kwargs)
 
 
+class _WriteGate:
+    """One SQLite write transaction at a time per engine, queued FIFO on the event loop.
+
+    Acquired from SQLAlchemy's synchronous events, which run inside the greenlet that
+    `AsyncEngine` drives, so `await_` can wait there without blocking the loop."""
+
+    def __init__(self) -> None:
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._holder: Any = None
+
+    def acquire(self, dbapi_connection: Any) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # an engine reused on a new loop (tests) gets a new lock
+            self._lock, self._loop, self._holder = asyncio.Lock(), loop, None
+        assert self._lock is not None
+        try:
+            await_(asyncio.wait_for(self._lock.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000))
+        except TimeoutError:
+            # A holder that never let go (it should not happen): fall back to SQLite's own
+            # busy handler, which answers "database is locked" after its timeout as before.
+            log.warning("sqlite write gate not acquired in time; going to the database lock")
+            return
+        self._holder = dbapi_connection
+
+    def release(self, dbapi_connection: Any) -> None:
+        if self._holder is not None and self._holder is dbapi_connection and self._lock is not None:
+            self._holder = None
+            self._lock.release()
+
+
 def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:
+    gate = _WriteGate()
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take BEGIN away from the driver so that we can emit BEGIN IMMEDIATE ourselves.
@@ -107,8 +145,33 @@ def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:
         # snapshot and neither wait for writers nor block them.
         if conn.get_execution_options().get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
-        else:
+            return
+        # Writers of this process queue FIFO on an asyncio lock, woken the moment the
+        # previous one ends, instead of all polling SQLite's lock in its busy handler
+        # (back-off up to 100 ms per retry: seconds of latency under load). Only writers
+        # in other processes still meet the busy handler.
+        gate.acquire(conn.connection.dbapi_connection)
+        try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            gate.release(conn.connection.dbapi_connection)
+            raise
+
+    @event.listens_for(engine.sync_engine, "commit")
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _on_end(conn: Any) -> None:
+        gate.release(conn.connection.dbapi_connection)
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    @event.listens_for(engine.sync_engine, "close")
+    def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        # Belt and braces: a connection going back to the pool never keeps the gate.
+        gate.release(dbapi_connection)
+
+    @event.listens_for(engine.sync_engine, "invalidate")
+    def _on_invalidate(dbapi_connection: Any, _record: Any, _exc: Any) -> None:
+        # A connection dropped mid-transaction (e.g. a cancelled task) gives the gate back.
+        gate.release(dbapi_connection)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -25,7 +25,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency
+from babel.numbers import format_currency, get_currency_symbol
 
 from bot.config import PROJECT_ROOT
 
@@ -110,18 +110,30 @@ class Translator:
     def datetime(self, moment: dt.datetime, fmt: str = "EEE d MMM, h:mm a") -> str:
         return _plain_spaces(format_datetime(self._local(moment), fmt, locale=self.locale))
 
-    def money(self, amount_minor: int, currency: str = "INR") -> str:
+    def money(self, amount_minor: int, currency: str = "INR", *, ascii_symbol: bool = False) -> str:
         """`amount_minor` (paise for INR) in the locale's currency format: ₹1,00,000 / ₹250.50.
 
         Whole amounts drop the fraction (patients read "₹500", not "₹500.00"); the grouping
         comes from the locale, so en_IN/hi_IN/ta_IN give lakh grouping and en_US thousands.
+        `ascii_symbol` writes the symbol as plain letters ("Rs 500"): for SMS, where "₹"
+        alone switches an English message to UCS-2 and so to 70 characters a segment.
         """
         amount = Decimal(amount_minor) / 100
         if amount != amount.to_integral():
-            return format_currency(amount, currency, locale=self.locale)
-        pattern = self.locale.currency_formats["standard"].pattern
-        whole = re.sub(r"\.0+", "", pattern)
-        return format_currency(amount, currency, format=whole, locale=self.locale, currency_digits=False)
+            text = format_currency(amount, currency, locale=self.locale)
+        else:
+            pattern = self.locale.currency_formats["standard"].pattern
+            whole = re.sub(r"\.0+", "", pattern)
+            text = format_currency(amount, currency, format=whole, locale=self.locale, currency_digits=False)
+        if ascii_symbol:
+            symbol = get_currency_symbol(currency, locale=self.locale)
+            plain = _ASCII_CURRENCY.get(currency, currency)
+            text = text.replace(symbol, plain + " ").replace("  ", " ").strip()
+        return text
+
+
+# The customary plain-letter currency abbreviations (money(..., ascii_symbol=True)).
+_ASCII_CURRENCY: dict[str, str] = {"INR": "Rs"}
 
 
 # --- locale resolution ----------------------------------------------------------------

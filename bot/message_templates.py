@@ -134,7 +134,7 @@ class TemplateSpec:
 class Problem:
     """One difference between our templates and the clinic's approved list."""
 
-    kind: str          # missing | not_approved | text_mismatch | category_mismatch | unknown
+    kind: str          # missing | not_approved | text_mismatch | category_mismatch
     name: str
     language: str
     detail: str = ""

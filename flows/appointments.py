@@ -12,6 +12,7 @@ from bot.messages import Option
 from flows.book import join_asap
 from flows.engine import MISSED, Flow, Handled, State
 from flows.picking import SlotPicking
+from flows.ports import BookingPort
 from flows.turn import Answer, Turn
 from flows.understand.yesno import yes_no
 
@@ -229,3 +230,12 @@ class RescheduleFlow(SlotPicking):
                    doctor=appt.doctor_name))
         await turn.go(self, "done")
         return None
+
+
+async def reschedule_data(booking: BookingPort, appointment_id: int) -> dict:
+    """The data the reschedule flow starts with for `appointment_id` (same doctor, branch
+    and visit type: only the time moves). For callers outside a turn, e.g. a reply to a
+    reminder that opens the reschedule conversation."""
+    appt = await booking.get_appointment(appointment_id)
+    return {"appointment_id": appointment_id, "doctor_id": appt.doctor_id, "type_id": appt.appointment_type_id,
+            "branch_id": appt.branch_id, "branch_filter": appt.branch_id}

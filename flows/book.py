@@ -53,7 +53,7 @@ async def announce_booking(turn: Turn, appt: AppointmentView) -> None:
     when = t.datetime(appt.start)
     if appt.status is AppointmentStatus.PENDING_PAYMENT:
         url, reference = await turn.deps.payments.payment_link(appt)
-        amount = t.money(appt.prepay_minor, appt.currency)
+        amount = t.money(appt.prepay_minor, appt.currency, ascii_symbol=turn.sms)
         turn.say(t("Almost done: {doctor} on {when} is reserved for you (booking code {code}). "
                    "Please pay {amount} to confirm — we'll confirm as soon as the payment arrives.",
                    doctor=appt.doctor_name, when=when, code=appt.code, amount=amount))
@@ -220,7 +220,8 @@ class BookFlow(SlotPicking):
         for ty in types[:10]:
             mode = t("Video call") if ty.mode is VisitMode.TELE else t("At the clinic")
             desc = mode if not ty.prepay_minor else t("{mode}, pay {amount} ahead", mode=mode,
-                                                     amount=t.money(ty.prepay_minor, ty.currency))
+                                                     amount=t.money(ty.prepay_minor, ty.currency,
+                                                                    ascii_symbol=turn.sms))
             options.append(Option(f"type:{ty.id}", ty.name[:24], desc))
         turn.choices(t("What kind of visit?"), options, button=t("Visit types"))
 
@@ -350,7 +351,8 @@ class BookFlow(SlotPicking):
                  else t("Where: video call"),
                  t("Patient: {name}", name=appt.patient_name or "")]
         if appt.prepay_minor:
-            lines.append(t("To pay ahead: {amount}", amount=t.money(appt.prepay_minor, appt.currency)))
+            amount = t.money(appt.prepay_minor, appt.currency, ascii_symbol=turn.sms)
+            lines.append(t("To pay ahead: {amount}", amount=amount))
         turn.buttons("\n".join(lines), [
             Option("yes", t("Confirm")), Option("change", t("Change time")), Option("menu", t("Main menu")),
         ])

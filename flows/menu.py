@@ -109,6 +109,11 @@ class WelcomeFlow(Flow):
     async def ask_language(self, turn: Turn) -> None:
         t, name = turn.t, turn.conversation.profile_name
         greeting = t("Hello {name}! Welcome to MyMedic.", name=name) if name else t("Hello! Welcome to MyMedic.")
+        if turn.sms:
+            # The language names in their own scripts make this SMS UCS-2 (67 characters a
+            # segment): only the greeting and the question, so it stays within two.
+            turn.buttons(greeting + " " + t("Which language do you prefer?"), language_options())
+            return
         turn.buttons(greeting + " " + t("I can help you book and manage doctor appointments. "
                                         "Which language do you prefer?"), language_options())
 

@@ -31,11 +31,16 @@ def part_label(turn: Turn, part: PartOfDay) -> str:
             PartOfDay.EVENING: t("Evening")}[part]
 
 
-def slot_option(turn: Turn, slot: SlotView, *, with_date: bool) -> Option:
-    """One slot as a row: the time (and date), labelled with its part of day."""
-    local = slot.start.astimezone(ZoneInfo(slot.timezone))
+def slot_part(slot: SlotView) -> PartOfDay:
+    return part_of_day(slot.start.astimezone(ZoneInfo(slot.timezone)))
+
+
+def slot_option(turn: Turn, slot: SlotView, *, with_date: bool, labelled: bool = True) -> Option:
+    """One slot as a row: the time (and date), labelled with its part of day unless
+    `labelled` is false."""
     title = turn.t.datetime(slot.start) if with_date else turn.t.time(slot.start)
-    return Option(f"s:{slot.start.isoformat()}|{slot.branch_id}", title[:24], part_label(turn, part_of_day(local)))
+    label = part_label(turn, slot_part(slot)) if labelled else None
+    return Option(f"s:{slot.start.isoformat()}|{slot.branch_id}", title[:24], label)
 
 
 def parse_slot_id(choice: str) -> tuple[dt.datetime, int]:
@@ -64,11 +69,26 @@ class SlotPicking(Flow, abstract=True):
         return turn.now.astimezone(ZoneInfo(turn.tz)).date()
 
     # -- date ------------------------------------------------------------------------
+    async def free_days(self, turn: Turn) -> list[dt.date]:
+        """The days of the next week on which the chosen doctor (at the chosen branch, for
+        the chosen visit type) has at least one free slot."""
+        today, data = self.local_today(turn), turn.data
+        days = []
+        for i in range(DAYS_OFFERED):
+            day = today + dt.timedelta(days=i)
+            # One slot is enough to know; a day without any is never offered as a row.
+            if await turn.booking.free_slots(
+                turn.org_id, doctor_id=data["doctor_id"], branch_id=data.get("branch_filter"),
+                appointment_type_id=data.get("type_id"), day=day, limit=1,
+            ):
+                days.append(day)
+        return days
+
     async def ask_date(self, turn: Turn) -> None:
         t, today = turn.t, self.local_today(turn)
         options = [Option("d:first", t("First free time"))]
-        for i in range(DAYS_OFFERED):
-            day = today + dt.timedelta(days=i)
+        for day in await self.free_days(turn):
+            i = (day - today).days
             title = t("Today") if i == 0 else t("Tomorrow") if i == 1 else t.date(day)
             options.append(Option(f"d:{day.isoformat()}", title))
         turn.choices(t("When would you like to come? Pick a day, or type one (e.g. \"friday evening\", \"12 dec\")."),
@@ -126,7 +146,10 @@ class SlotPicking(Flow, abstract=True):
             turn.say(t("Sorry, there are no free times with this doctor in the coming weeks."))
             await self.no_slots(turn)
             return
-        options = [slot_option(turn, s, with_date=with_date) for s in slots[:PAGE]]
+        # On SMS a label repeated on every row ("9:00 am - Morning" nine times) doubles the
+        # segments and says nothing: label the rows only when the page spans parts of the day.
+        labelled = not turn.sms or len({slot_part(s) for s in slots[:PAGE]}) > 1
+        options = [slot_option(turn, s, with_date=with_date, labelled=labelled) for s in slots[:PAGE]]
         if len(slots) > PAGE:
             options.append(Option(MORE_ID, t("More times…")))
         body = (t("Free times on {day} — pick one, or type another day:", day=t.date(day)) if day

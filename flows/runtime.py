@@ -117,6 +117,25 @@ async def run_turn(inbound: Inbound, state: dict | None, conversation: Conversat
                        opted_out=turn.opted_out, patient_id=turn.session.get("patient_id"))
 
 
+
+async def start_flow(name: str, data: dict, inbound: Inbound, state: dict | None, conversation: Conversation,
+                     deps: TurnDeps) -> TurnOutcome:
+    """Open flow `name` with `data` for `inbound`'s sender, outside an ordinary turn (e.g. a
+    reply to a reminder that asks to reschedule): the patient is looked up, the flow's first
+    question is the reply, and the saved language is kept."""
+    fresh = state is None or state.get("v") != STATE_VERSION or not _valid(state)
+    session: dict = {"v": STATE_VERSION} if fresh else dict(state)  # type: ignore[arg-type]
+    turn = Turn(inbound=inbound, conversation=conversation, deps=deps, registry=_registry(), session=session)
+    if fresh or "patient_id" not in session:
+        patient = await turn.patient()
+        turn.set_patient(patient)
+        if patient.language and not session.get("lang"):
+            session["lang"] = patient.language
+    turn.load_branch()
+    session["misses"] = 0
+    await turn.start(name, data)
+    return TurnOutcome(replies=turn.replies, state=turn.session, patient_id=turn.session.get("patient_id"))
+
 def _valid(state: dict) -> bool:
     """False for a saved state this code cannot continue (a flow or state since renamed)."""
     name = state.get("flow")

@@ -8,6 +8,15 @@ sending). Neither Meta nor Twilio accepts an idempotency key, so that is the lim
 
 No database transaction is held across the provider call: SQLite write transactions
 lock the whole file, and a slow provider must not stall the webhooks.
+
+Order: rows to one (channel, recipient) go out in the order they were created (row id).
+A row whose earlier sibling is still owed and due does not send: its job ends ("behind")
+without counting a try, and the sibling's job, once the sibling is settled (sent, failed,
+dead-lettered, suppressed), enqueues the next owed row under a job id of its own (so it
+is never dropped as a duplicate of the waiting row's job). The per-minute sweep is the
+backstop. Rows scheduled for later (`not_before` in the future) never hold others back,
+and bulk rows (campaigns, paced per recipient) stay out of the ordering: a conversation
+reply must not wait out a campaign's pacing.
 """
 
 from __future__ import annotations
@@ -20,7 +29,9 @@ from typing import Any
 
 from arq import Retry
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.errors import (
     ReEngagementRequired,
@@ -33,6 +44,7 @@ from bot.metrics import SharedCounters
 from bot.messages import Channel, Reply, Template
 from bot.outbox import api
 from bot.outbox.limits import RateLimiter
+from bot.outbox.keys import SEND_JOB, send_job_id
 from bot.outbox.models import DeadLetter, OutboundMessage, OutboundState
 from bot.outbox.serialize import reply_from_dict
 
@@ -43,7 +55,8 @@ log = logging.getLogger(__name__)
 SEND_MAX_TRIES = 25
 MAX_PROVIDER_ATTEMPTS = 6
 SEND_TIMEOUT_S = 60
-# A row is leased to one run for as long as arq lets that run live.
+# A row is leased to one run for as long as arq lets that run live
+# (MYMEDIC_SEND_LEASE_S overrides it; only tests that kill workers want it shorter).
 LEASE_S = SEND_TIMEOUT_S + 10
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 15 * 60.0
@@ -69,6 +82,12 @@ def sender_account(settings: Settings, row: OutboundMessage) -> str:
     if row.account:
         return row.account
     return settings.whatsapp_phone_id if row.channel == Channel.WHATSAPP else settings.twilio_from
+
+
+def lease_s(settings: Settings) -> float:
+    """How long one run holds its row (MYMEDIC_SEND_LEASE_S, default job timeout + 10 s)."""
+    raw = settings.extra.get("MYMEDIC_SEND_LEASE_S")
+    return float(raw) if raw else float(LEASE_S)
 
 
 def recipient_pacing_s(settings: Settings) -> float:
@@ -109,10 +128,14 @@ async def send_message(ctx: dict[str, Any], outbound_id: int) -> str:
     clock: Callable[[], dt.datetime] = ctx["clock"]
     prepared = await _prepare(ctx, outbound_id, clock())
     if isinstance(prepared, str):
+        if prepared.startswith(_SETTLED_PREFIXES):
+            await _kick_next(ctx, outbound_id)
         return prepared
     row, reply, used_fallback = prepared
     try:
-        return await _send_leased(ctx, row, reply, used_fallback)
+        outcome = await _send_leased(ctx, row, reply, used_fallback)
+        await _kick_next(ctx, outbound_id)
+        return outcome
     except Retry:
         raise  # the row was updated (lease released, due_at set) before raising
     except BaseException:
@@ -204,6 +227,11 @@ async def _prepare(
             # Early (clock skew, or enqueued without a defer): the sweep sends it when due.
             row.due_at = row.not_before
             return "not due"
+        earlier = None if row.purpose in BULK_PURPOSES else await _earlier_owed(session, row, now)
+        if earlier is not None:
+            # Not a try and not a provider attempt: the earlier row's job enqueues this one
+            # once that row is settled; due_at stays as it is, so the sweep retries it too.
+            return f"behind {earlier}"
         if row.purpose != api.OPT_OUT_CONFIRMATION and await api.is_opted_out(
                 session, channel=row.channel, recipient=row.recipient):
             row.status = OutboundState.SUPPRESSED
@@ -223,11 +251,60 @@ async def _prepare(
                     return "failed"
                 reply = reply_from_dict(row.fallback)
                 used_fallback = True
-        row.lease_until = now + dt.timedelta(seconds=LEASE_S)
+        row.lease_until = now + dt.timedelta(seconds=lease_s(ctx["settings"]))
         row.due_at = row.lease_until  # the sweep leaves a row alone while it is leased
         await session.flush()
         session.expunge(row)
         return row, reply, used_fallback
+
+
+# Outcomes after which a row no longer holds its later siblings back.
+_SETTLED_PREFIXES = ("already ", "suppressed", "failed", "sent", "dead letter", "gone", "missing")
+
+
+def _owed_now(now: dt.datetime) -> Any:
+    # A queued, ordered row that is (or was) due: a row scheduled for later holds nothing back.
+    return and_(OutboundMessage.status == OutboundState.QUEUED,
+                OutboundMessage.purpose.not_in(BULK_PURPOSES),
+                or_(OutboundMessage.not_before.is_(None), OutboundMessage.not_before <= now))
+
+
+async def _earlier_owed(session: AsyncSession, row: OutboundMessage, now: dt.datetime) -> int | None:
+    """The id of an earlier row to the same recipient that is still owed, if any."""
+    return (await session.execute(
+        select(OutboundMessage.id)
+        .where(OutboundMessage.channel == row.channel, OutboundMessage.recipient == row.recipient,
+               OutboundMessage.id < row.id, _owed_now(now))
+        .order_by(OutboundMessage.id).limit(1)
+    )).scalar_one_or_none()
+
+
+async def _kick_next(ctx: dict[str, Any], outbound_id: int) -> None:
+    """Enqueue the next owed row to the same recipient, now that `outbound_id` is settled.
+
+    Best effort: if this fails (Redis down), the sweep enqueues that row when it runs.
+    """
+    now: dt.datetime = ctx["clock"]()
+    try:
+        async with ctx["sessionmaker"]() as session:
+            row = await session.get(OutboundMessage, outbound_id)
+            if row is None or row.status == OutboundState.QUEUED or row.purpose in BULK_PURPOSES:
+                return
+            following = (await session.execute(
+                select(OutboundMessage.id, OutboundMessage.due_at)
+                .where(OutboundMessage.channel == row.channel, OutboundMessage.recipient == row.recipient,
+                       OutboundMessage.id > row.id, _owed_now(now))
+                .order_by(OutboundMessage.id).limit(1)
+            )).first()
+        if following is None:
+            return
+        next_id, due_at = following
+        # Its own job id: the waiting row's first job may still be finishing, and arq
+        # would drop an enqueue under that id. A row in retry backoff keeps its backoff.
+        await ctx["redis"].enqueue_job(SEND_JOB, next_id, _job_id=f"{send_job_id(next_id)}:after:{outbound_id}",
+                                       _defer_until=due_at if due_at > now else None)
+    except (RedisError, OSError, SQLAlchemyError):
+        log.warning("outbound %s: next row not enqueued; the sweep will", outbound_id)
 
 
 async def _release(ctx: dict[str, Any], outbound_id: int, *, delay_s: float) -> None:

@@ -88,7 +88,8 @@ async def notify_needs_reschedule(deps: Deps, appt: AppointmentView) -> int | No
                  when=t.datetime(appt.start), code=appt.code)
         options = [Option(id=f"resched_pick:{appt.id}:{int(s.start.timestamp())}", title=t.datetime(s.start)[:24])
                    for s in slots]
-        options.append(Option(id=OTHER_TIMES, title=t("Other times")))
+        # The appointment rides along so "Other times" can open its reschedule conversation.
+        options.append(Option(id=f"{OTHER_TIMES}:{appt.id}", title=t("Other times")))
         reply: Reply = Choices(body=body, options=tuple(options), button=t("Choose"))
         return await queue_message(
             session, org_id=appt.org_id, channel=contact.channel, recipient=contact.recipient, reply=reply,
@@ -133,3 +134,16 @@ async def is_system_hold(session: AsyncSession, appointment_id: int) -> bool:
 
     return (await session.scalar(select(AsapSlot.id).where(AsapSlot.hold_appointment_id == appointment_id)
                                  .limit(1))) is not None
+
+
+async def other_times_appointment(sessionmaker: async_sessionmaker[AsyncSession], *, channel: Channel,
+                                  user_id: str, choice: str) -> int | None:
+    """The appointment named by an "Other times" choice (`resched_other:{id}`), when it is
+    this address's to move; None for the old bare id or someone else's booking."""
+    _, _, tail = choice.partition(":")
+    if not tail.isdigit():
+        return None
+    async with sessionmaker() as session:
+        row = await session.get(bm.Appointment, int(tail))
+        contact = await contact_for(session, row.patient_id, preferred=str(channel)) if row else None
+    return row.id if row is not None and contact is not None and contact.recipient == user_id else None

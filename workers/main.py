@@ -12,6 +12,7 @@ re-queues cancelled jobs), so nothing is lost.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -20,8 +21,7 @@ from typing import Any
 
 from arq.connections import ArqRedis, create_pool
 from arq.worker import Worker
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from bot.config import Settings
 from bot.db import make_engine, make_sessionmaker, utcnow
@@ -39,6 +39,7 @@ POLL_DELAY_S = 0.05       # how soon a fresh reply job is picked up
 DEFAULT_MAX_JOBS = 200    # concurrent jobs per process; sends mostly wait on I/O and the limiter
 _OWNED = "_owned_resources"
 MAX_RESTART_DELAY_S = 30.0
+ABANDON_TIMEOUT_S = 10.0
 
 
 def _build_senders(settings: Settings) -> dict[Channel, Any]:
@@ -116,7 +117,11 @@ class WorkerSettings:
     job_completion_wait = DRAIN_TIMEOUT_S
     poll_delay = POLL_DELAY_S
     max_jobs = DEFAULT_MAX_JOBS
-    keep_result = 3600
+    # No result keys at all: nothing reads arq results (jobs write to the database), and a
+    # stored result blocks every later enqueue of the same job id. arq stores one even
+    # for a job whose data vanished with a Redis restart ("expired"), which would leave
+    # that row unsendable by the sweep for as long as the result is kept.
+    keep_result = 0
     health_check_interval = 60
 
     @staticmethod
@@ -150,6 +155,20 @@ def worker_kwargs(settings: Settings, **overrides: Any) -> dict[str, Any]:
     return kwargs
 
 
+async def _abandon(worker: Worker) -> None:
+    """Stop what a dead worker left running on this loop, then close its context.
+
+    Its job tasks would otherwise wake up on the next worker's loop; cancelled, each
+    gives its outbound row back (lease released) so the sweep can send it at once.
+    """
+    for task in worker.job_tasks.values():
+        task.cancel()
+    pending = [t for t in worker.tasks.values() if not t.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=ABANDON_TIMEOUT_S)
+    await close_context(worker.ctx)
+
+
 def run_worker(settings: Settings, **worker_overrides: Any) -> int:
     """Run the arq worker on `settings.redis_url` until SIGTERM/SIGINT; returns an exit code.
 
@@ -165,9 +184,9 @@ def run_worker(settings: Settings, **worker_overrides: Any) -> int:
         worker = Worker(**worker_kwargs(settings, **worker_overrides))
         try:
             worker.run()
-        except (RedisConnectionError, RedisTimeoutError, ConnectionError) as exc:
+        except (RedisError, ConnectionError) as exc:
             log.warning("worker lost redis (%s); starting again in %.0fs", type(exc).__name__, delay_s)
-            worker.loop.run_until_complete(close_context(worker.ctx))
+            worker.loop.run_until_complete(_abandon(worker))
             time.sleep(delay_s)
             delay_s = min(delay_s * 2, MAX_RESTART_DELAY_S)
             continue

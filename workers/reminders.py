@@ -143,8 +143,9 @@ async def handle_reminder_reply(
     picked = await holds.handle_pick(booking, sessionmaker, channel=channel, user_id=user_id, choice=raw)
     if picked is not None:
         return ReminderReplyResult(handled=True, action=RESCHEDULE, appointment_id=picked[0], replies=picked[1])
-    if raw == holds.OTHER_TIMES:
-        return ReminderReplyResult(handled=True, action=RESCHEDULE, start_flow="reschedule")
+    if raw == holds.OTHER_TIMES or raw.startswith(holds.OTHER_TIMES + ":"):
+        other = await holds.other_times_appointment(sessionmaker, channel=channel, user_id=user_id, choice=raw)
+        return ReminderReplyResult(handled=True, action=RESCHEDULE, appointment_id=other, start_flow="reschedule")
 
     # 3. ASAP offers: their buttons, or a digit while an offer is open for this address.
     deps = Deps(settings=None, sessionmaker=sessionmaker, booking=booking, arq=arq,  # type: ignore[arg-type]
@@ -187,10 +188,15 @@ async def handle_reminder_reply(
                             now=now)
 
 
+# Short words that open a conversation rather than answer a reminder.
+_GREETINGS = frozenset({"hi", "hello", "hey", "hii", "namaste", "menu", "help", "book", "start", "stop",
+                        "thanks", "thank you", "thankyou", "thx", "ty", "dhanyavad"})
+
+
 def _looks_like_answer(raw: str) -> bool:
     # Short replies right after a reminder ("2?", "4", "yes pls") are answers we did not
-    # understand; long messages are conversations for the dispatcher.
-    return len(raw) <= 12
+    # understand; long messages and greetings are conversations for the dispatcher.
+    return len(raw) <= 12 and raw.strip(" .!?").lower() not in _GREETINGS
 
 
 def _translator(language: str | None, timezone: str, country: str = "IN") -> Translator:

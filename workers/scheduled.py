@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import ArqRedis
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking import models as bm
 from bot.booking.types import AppointmentStatus, AppointmentView, VisitMode
-from bot.booking.views import appointment_view
 from bot.messages import Template
 from bot.outbox.api import enqueue_sends, queue_message
 from workers.contact import Contact, contact_for
@@ -137,7 +136,15 @@ async def sync_appointments(
                 continue  # already sent (or skipped for good): never twice
             if row.send_at <= now + LOOKAHEAD:
                 due.append(row)
-    session.add_all(new_rows)
+    if new_rows:
+        # One executemany for the new rows; only the few due soon are read back for their ids.
+        cols = ("org_id", "appointment_id", "kind", "offset_min", "appointment_start", "appointment_version",
+                "send_at", "status", "job_id", "created_at")
+        await session.execute(insert(ScheduledSend), [{c: getattr(r, c) for c in cols} for r in new_rows])
+        due_new = {r.job_id for r in due if r.id is None}
+        due = [r for r in due if r.id is not None]
+        for chunk in _chunks(sorted(due_new), 500):  # type: ignore[arg-type]
+            due += (await session.execute(select(ScheduledSend).where(ScheduledSend.job_id.in_(chunk)))).scalars().all()
     await session.flush()
     return due
 
@@ -171,21 +178,34 @@ async def sync_and_enqueue(deps: Deps, appointment_ids: Sequence[int], *, booked
 
 
 async def load_views(session: AsyncSession, appointment_ids: Iterable[int]) -> list[AppointmentView]:
-    """Appointment views read in the caller's session (no nested booking transaction)."""
+    """Appointment views read in the caller's session (no nested booking transaction).
+
+    Related rows are loaded in one query per table and the views built from them (the
+    same fields as `bot.booking.views.appointment_view`, without a query per row)."""
     ids = sorted(set(appointment_ids))
     out: list[AppointmentView] = []
     for chunk in _chunks(ids, 900):
         rows = (await session.execute(select(bm.Appointment).where(bm.Appointment.id.in_(chunk)))).scalars().all()
-        # Load the related rows in four queries; appointment_view then finds them in the
-        # session's identity map instead of querying per appointment.
-        related: list[Any] = []  # strong references: the identity map holds rows weakly
+        related: dict[Any, dict[int, Any]] = {}
         for model, key in ((bm.Patient, "patient_id"), (bm.Doctor, "doctor_id"), (bm.Branch, "branch_id"),
                            (bm.AppointmentType, "appointment_type_id")):
             wanted = sorted({getattr(r, key) for r in rows})
-            if wanted:
-                related += (await session.execute(select(model).where(model.id.in_(wanted)))).scalars().all()
+            found = (await session.execute(select(model).where(model.id.in_(wanted)))).scalars().all() if wanted else []
+            related[model] = {x.id: x for x in found}
         for row in rows:
-            out.append(await appointment_view(session, row))
+            patient = related[bm.Patient][row.patient_id]
+            doctor = related[bm.Doctor][row.doctor_id]
+            branch = related[bm.Branch][row.branch_id]
+            atype = related[bm.AppointmentType][row.appointment_type_id]
+            out.append(AppointmentView(
+                id=row.id, code=row.code, org_id=row.org_id, status=AppointmentStatus(row.status),
+                patient_id=row.patient_id, patient_name=patient.name, doctor_id=row.doctor_id,
+                doctor_name=f"{doctor.title} {doctor.first_name} {doctor.last_name}".strip(),
+                branch_id=row.branch_id, branch_name=branch.name, appointment_type_id=row.appointment_type_id,
+                appointment_type_name=atype.name, mode=VisitMode(row.mode), start=row.start_at, end=row.end_at,
+                timezone=branch.timezone, prepay_minor=row.prepay_minor, currency=row.currency, paid=row.paid,
+                hold_expires_at=row.hold_expires_at, needs_reschedule=row.needs_reschedule, version=row.version,
+            ))
     return out
 
 

@@ -1,8 +1,10 @@
 """Availability: which slots a set of doctors offers over a span of local days.
 
-Designed for the search's latency budget: a handful of indexed queries per span
-(schedules, date overrides, leave, holidays, occupied cells), then pure-Python slot
-generation per doctor and day with the occupied cells subtracted as a set.
+Designed for the search's latency budget, which is round trips more than rows: weekly
+schedules and breaks come in one UNION ALL (or preloaded from the service's directory
+cache), and everything date-bound — date overrides, leave, holidays, busy time — in a
+second one per span. Slot generation is pure Python per doctor and day, with busy time
+subtracted by bisection.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import Integer, and_, case, literal_column, null, or_, select, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.booking import models as m
@@ -29,6 +31,44 @@ from bot.booking.types import AppointmentStatus
 
 # No visit is longer than this; bounds the indexed range scan for busy time.
 _LONGEST_VISIT = dt.timedelta(hours=12)
+# Row kinds of the per-span UNION ALL in `Availability.candidates`.
+_OVERRIDE, _LEAVE, _HOLIDAY, _BUSY, _NOT_LIVE = 0, 1, 2, 3, 4
+
+
+def kind_tag(value: int) -> Any:
+    """An inline integer tag for a UNION ALL branch (inline, so no bind needs a type on PostgreSQL)."""
+    return literal_column(str(int(value)), Integer)
+
+
+# (doctor_id, branch_id, weekday) → [(start, end, slot_minutes, valid_from, valid_until)]
+Weekly = dict[tuple[int, int, int], list[tuple[dt.time, dt.time, int, dt.date | None, dt.date | None]]]
+# (doctor_id, branch_id, weekday) → [(start, end)]
+Breaks = dict[tuple[int, int, int], list[tuple[dt.time, dt.time]]]
+
+
+class BranchLike(Protocol):
+    """What availability reads of a branch: an ORM row or a cached `BranchRules`."""
+
+    @property
+    def org_id(self) -> int: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+
+def weekly_query(doctor_ids: Sequence[int]) -> Any:
+    """Weekly ranges (kind 0) and recurring breaks (kind 1) of these doctors in one UNION ALL.
+
+    Columns: kind, doctor_id, branch_id, weekday, start_time, end_time, slot_minutes,
+    valid_from, valid_until (the last three are NULL on break rows).
+    """
+    s, b = m.Schedule, m.ScheduleBreak
+    return union_all(
+        select(kind_tag(0), s.doctor_id, s.branch_id, s.weekday, s.start_time, s.end_time, s.slot_minutes,
+               s.valid_from, s.valid_until).where(s.doctor_id.in_(doctor_ids)),
+        select(kind_tag(1), b.doctor_id, b.branch_id, b.weekday, b.start_time, b.end_time, null(), null(),
+               null()).where(b.doctor_id.in_(doctor_ids)),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +84,15 @@ class Availability:
     """Slot generation for (doctor, branch) pairs over a span of local days, in one session."""
 
     def __init__(self, session: AsyncSession, pairs: Sequence[tuple[int, int]],
-                 branches: dict[int, m.Branch]) -> None:
+                 branches: Mapping[int, BranchLike], *, weekly: Weekly | None = None,
+                 breaks: Breaks | None = None) -> None:
+        """`weekly`/`breaks` may come preloaded (the service's directory cache); else they are read."""
         self.session = session
         self.pairs = list(pairs)
         self.branches = branches
         self.doctor_ids = sorted({d for d, _ in pairs})
-        self._weekly: dict[tuple[int, int, int], list[tuple[dt.time, dt.time, int, dt.date | None, dt.date | None]]] | None = None
-        self._breaks: dict[tuple[int, int, int], list[tuple[dt.time, dt.time]]] = defaultdict(list)
+        self._weekly: Weekly | None = weekly
+        self._breaks: Breaks = breaks if breaks is not None else defaultdict(list)
 
     async def _execute(self, stmt: Any) -> Any:
         # Core execution on the session's connection: these are column selects, and the
@@ -59,34 +101,29 @@ class Availability:
         return await conn.execute(stmt)
 
     async def _load_weekly(self) -> None:
-        # Plain column rows, not ORM objects: this runs on every search.
-        weekly: dict[tuple[int, int, int], list[tuple[dt.time, dt.time, int, dt.date | None, dt.date | None]]]
-        weekly = defaultdict(list)
+        # Plain column rows, not ORM objects: this runs on every search that has no cached
+        # directory. Weekly ranges and breaks travel in one UNION ALL (one round trip, not two).
+        weekly: Weekly = defaultdict(list)
         if self.doctor_ids:
-            for doc_id, branch_id, weekday, start, end, slot, valid_from, valid_until in await self._execute(
-                select(m.Schedule.doctor_id, m.Schedule.branch_id, m.Schedule.weekday, m.Schedule.start_time,
-                       m.Schedule.end_time, m.Schedule.slot_minutes, m.Schedule.valid_from, m.Schedule.valid_until)
-                .where(m.Schedule.doctor_id.in_(self.doctor_ids))
+            for kind, doc_id, branch_id, weekday, start, end, slot, valid_from, valid_until in await self._execute(
+                weekly_query(self.doctor_ids)
             ):
-                weekly[(doc_id, branch_id, weekday)].append((start, end, slot, valid_from, valid_until))
-            for doc_id, branch_id, weekday, start, end in await self._execute(
-                select(m.ScheduleBreak.doctor_id, m.ScheduleBreak.branch_id, m.ScheduleBreak.weekday,
-                       m.ScheduleBreak.start_time, m.ScheduleBreak.end_time)
-                .where(m.ScheduleBreak.doctor_id.in_(self.doctor_ids))
-            ):
-                self._breaks[(doc_id, branch_id, weekday)].append((start, end))
+                if kind == 0:
+                    weekly[(doc_id, branch_id, weekday)].append((start, end, slot, valid_from, valid_until))
+                else:
+                    self._breaks[(doc_id, branch_id, weekday)].append((start, end))
         self._weekly = weekly
 
     async def candidates(
         self, first_day: dt.date, last_day: dt.date, duration_min: int | None, *,
         now: dt.datetime, not_before: dict[int, dt.datetime], not_after: dict[int, dt.datetime],
-        free_only: bool = True, ignore_appointment_id: int | None = None,
+        free_only: bool = True, ignore_appointment_id: int | None = None, limit: int | None = None,
     ) -> list[Candidate]:
         """Offered slots on local days first_day..last_day (inclusive), in time order.
 
         `not_before`/`not_after` per branch carry the booking window; leave, holidays and
         (with `free_only`) occupied cells are subtracted. Cells of holds that have expired
-        but were not swept yet count as free.
+        but were not swept yet count as free. With `limit`, only the first `limit` are returned.
         """
         if self._weekly is None:
             await self._load_weekly()
@@ -97,64 +134,72 @@ class Availability:
         span_start = min(local_day_bounds(first_day, zone(self.branches[b].timezone))[0] for _, b in self.pairs)
         span_end = max(local_day_bounds(last_day, zone(self.branches[b].timezone))[1] for _, b in self.pairs)
 
-        overrides: dict[tuple[int, int, dt.date], list[WorkRange | None]] = defaultdict(list)
-        for doc_id, branch_id, day, start, end, slot in await self._execute(
-            select(m.DateAvailability.doctor_id, m.DateAvailability.branch_id, m.DateAvailability.day,
-                   m.DateAvailability.start_time, m.DateAvailability.end_time, m.DateAvailability.slot_minutes)
-            .where(
-                m.DateAvailability.doctor_id.in_(self.doctor_ids),
-                m.DateAvailability.day >= first_day, m.DateAvailability.day <= last_day,
-            )
-        ):
-            # A row without times closes the day: it is recorded, but offers no range.
-            overrides[(doc_id, branch_id, day)].append(
-                WorkRange(start, end, slot) if start is not None and end is not None else None)
-
-        leaves: dict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
-        for doc_id, l_start, l_end in await self._execute(
-            select(m.Leave.doctor_id, m.Leave.start_at, m.Leave.end_at).where(
-                m.Leave.doctor_id.in_(self.doctor_ids), m.Leave.start_at < span_end, m.Leave.end_at > span_start,
-            )
-        ):
-            leaves[doc_id].append((l_start, l_end))
-
+        # Everything that varies by date — date overrides, leave, holidays and (with `free_only`)
+        # busy time — comes back in ONE UNION ALL: a search is round-trip bound, not row bound.
+        # Column layout: kind, doctor_id, branch_id, day, start_time, end_time, slot_minutes,
+        # start_at, end_at; the first branch carries the types for the whole result.
+        da, lv, hd, ap = m.DateAvailability, m.Leave, m.Holiday, m.Appointment
         org_ids = {self.branches[b].org_id for _, b in self.pairs}
-        holidays: set[tuple[int | None, dt.date]] = set()
-        for branch_id, day in await self._execute(
-            select(m.Holiday.branch_id, m.Holiday.day).where(
-                m.Holiday.org_id.in_(org_ids), m.Holiday.day >= first_day, m.Holiday.day <= last_day,
+        parts: list[Any] = [
+            select(kind_tag(_OVERRIDE), da.doctor_id, da.branch_id, da.day, da.start_time, da.end_time,
+                   da.slot_minutes, type_coerce(null(), lv.start_at.type), type_coerce(null(), lv.end_at.type))
+            .where(da.doctor_id.in_(self.doctor_ids), da.day >= first_day, da.day <= last_day),
+            select(kind_tag(_LEAVE), lv.doctor_id, null(), null(), null(), null(), null(), lv.start_at, lv.end_at)
+            .where(lv.doctor_id.in_(self.doctor_ids), lv.start_at < span_end, lv.end_at > span_start),
+            select(kind_tag(_HOLIDAY), null(), hd.branch_id, hd.day, null(), null(), null(), null(), null())
+            .where(hd.org_id.in_(org_ids), hd.day >= first_day, hd.day <= last_day),
+        ]
+        if free_only:
+            # Liveness is decided in the select list, not the WHERE clause: with a status filter
+            # there, SQLite's planner picks the (status, hold_expires_at) index and walks every
+            # live appointment of the clinic; this way it must use (doctor_id, start_at).
+            live = case(
+                (and_(ap.status.in_(live_statuses()),
+                      or_(ap.status != AppointmentStatus.HELD.value, ap.hold_expires_at > now)), kind_tag(_BUSY)),
+                else_=kind_tag(_NOT_LIVE),
             )
-        ):
-            holidays.add((branch_id, day))
+            busy_q = select(live, ap.doctor_id, null(), null(), null(), null(), null(), ap.start_at,
+                            ap.end_at).where(
+                ap.doctor_id.in_(self.doctor_ids),
+                ap.start_at >= span_start - _LONGEST_VISIT, ap.start_at < span_end, ap.end_at > span_start,
+            )
+            if ignore_appointment_id is not None:
+                busy_q = busy_q.where(ap.id != ignore_appointment_id)
+            parts.append(busy_q)
 
+        overrides: dict[tuple[int, int, dt.date], list[WorkRange | None]] = defaultdict(list)
+        leaves: dict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
+        holidays: set[tuple[int | None, dt.date]] = set()
         # Busy time comes from the live appointments themselves (a third of the rows the cells
         # would give, and no join); per doctor they never overlap — slot_cells guarantees it —
         # so sorted by start they are sorted by end too and one bisect answers "is it free?".
+        busy_rows: dict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
+        for kind, doc_id, branch_id, day, start, end, slot, at_start, at_end in await self._execute(
+            union_all(*parts)
+        ):
+            if kind == _BUSY:
+                busy_rows[doc_id].append((at_start, at_end))
+            elif kind == _OVERRIDE:
+                # A row without times closes the day: it is recorded, but offers no range.
+                overrides[(doc_id, branch_id, day)].append(
+                    WorkRange(start, end, slot) if start is not None and end is not None else None)
+            elif kind == _LEAVE:
+                leaves[doc_id].append((at_start, at_end))
+            elif kind == _HOLIDAY:
+                holidays.add((branch_id, day))
         busy: dict[int, tuple[list[dt.datetime], list[dt.datetime]]] = {}
-        if free_only:
-            query = (
-                select(m.Appointment.doctor_id, m.Appointment.start_at, m.Appointment.end_at)
-                .where(
-                    m.Appointment.doctor_id.in_(self.doctor_ids),
-                    m.Appointment.start_at >= span_start - _LONGEST_VISIT, m.Appointment.start_at < span_end,
-                    m.Appointment.end_at > span_start,
-                    m.Appointment.status.in_(live_statuses()),
-                    or_(m.Appointment.status != AppointmentStatus.HELD.value, m.Appointment.hold_expires_at > now),
-                )
-                .order_by(m.Appointment.doctor_id, m.Appointment.start_at)
-            )
-            if ignore_appointment_id is not None:
-                query = query.where(m.Appointment.id != ignore_appointment_id)
-            for doc_id, b_start, b_end in await self._execute(query):
-                starts, ends = busy.setdefault(doc_id, ([], []))
-                starts.append(b_start)
-                ends.append(b_end)
+        for doc_id, spans in busy_rows.items():
+            spans.sort()
+            busy[doc_id] = ([a for a, _ in spans], [b for _, b in spans])
 
-        out: list[Candidate] = []
+        # Plain tuples in the hot loop (they sort natively, in Candidate order); Candidate
+        # objects are built only for what is returned.
+        out: list[tuple[dt.datetime, int, int, dt.datetime, str]] = []
         for doctor_id, branch_id in self.pairs:
             branch = self.branches[branch_id]
             tz = zone(branch.timezone)
             lo, hi = not_before[branch_id], not_after[branch_id]
+            taken = busy.get(doctor_id)
             for day in days:
                 if (None, day) in holidays or (branch_id, day) in holidays:
                     continue
@@ -170,14 +215,15 @@ class Availability:
                         continue
                     if doc_leaves and overlaps(start, end, doc_leaves):
                         continue
-                    taken = busy.get(doctor_id)
                     if taken is not None:
                         j = bisect_left(taken[0], end) - 1
                         if j >= 0 and taken[1][j] > start:
                             continue
-                    out.append(Candidate(doctor_id, branch_id, start, end, branch.timezone))
-        out.sort(key=lambda c: (c.start, c.doctor_id, c.branch_id))
-        return out
+                    out.append((start, doctor_id, branch_id, end, branch.timezone))
+        out.sort()
+        if limit is not None:
+            del out[limit:]
+        return [Candidate(doctor_id, branch_id, start, end, tz_name) for start, doctor_id, branch_id, end, tz_name in out]
 
     def _ranges(self, doctor_id: int, branch_id: int, day: dt.date,
                 overrides: dict[tuple[int, int, dt.date], list[WorkRange | None]]) -> list[WorkRange]:
@@ -197,4 +243,5 @@ def live_statuses() -> tuple[str, ...]:
             AppointmentStatus.CONFIRMED.value)
 
 
-__all__ = ["Availability", "Candidate", "live_statuses"]
+__all__ = ["Availability", "BranchLike", "Breaks", "Candidate", "Weekly", "kind_tag", "live_statuses",
+           "weekly_query"]

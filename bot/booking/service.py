@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.booking import models as m
 from bot.booking.availability import Availability, Candidate, live_statuses
+from bot.booking.directory import DEFAULT_TTL_SECONDS, DirectoryCache
 from bot.booking.errors import (
     HoldExpired,
     InvalidInput,
@@ -54,6 +55,7 @@ from bot.booking.types import (
 from bot.booking.views import (
     appointment_type_view,
     appointment_view,
+    appointment_view_of,
     branch_view,
     doctor_views,
     event_view,
@@ -102,12 +104,19 @@ class BookingService:
 
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], *, clock: Callable[[], dt.datetime] = utcnow,
-        hold_minutes: int = 10, max_live_holds: int = 3,
+        hold_minutes: int = 10, max_live_holds: int = 3, directory_ttl: float = DEFAULT_TTL_SECONDS,
     ) -> None:
+        """`directory_ttl`: seconds a search may reuse branches, doctors and weekly schedules (0: never)."""
         self._sessionmaker = sessionmaker
         self._clock = clock
         self.hold_minutes = hold_minutes
         self.max_live_holds = max_live_holds
+        # The search's static data, reused for a few seconds; booking never relies on it.
+        self._directory = DirectoryCache(directory_ttl)
+
+    def invalidate_directory(self, org_id: int | None = None) -> None:
+        """Drop cached directory data (call after changing branches, doctors or schedules in-process)."""
+        self._directory.invalidate(org_id)
 
     # --- plumbing -------------------------------------------------------------------
     @asynccontextmanager
@@ -287,7 +296,8 @@ class BookingService:
         branch_id: int | None, appointment_type_id: int | None, day: dt.date | None, after: dt.datetime | None,
         part: PartOfDay | None, want: int, ignore_appointment_id: int | None = None,
     ) -> list[Candidate]:
-        branches = {b.id: b for b in await s.scalars(select(m.Branch).where(m.Branch.org_id == org_id))}
+        directory = await self._directory.get(s, org_id)
+        branches = directory.branches
         duration: int | None = None
         tele_only = False
         if appointment_type_id is not None:
@@ -300,34 +310,22 @@ class BookingService:
                 if doctor_id is not None and doctor_id != atype.doctor_id:
                     return []
                 doctor_id = atype.doctor_id
-        pair_q = (
-            select(m.DoctorBranch.doctor_id, m.DoctorBranch.branch_id)
-            .join(m.Doctor, m.Doctor.id == m.DoctorBranch.doctor_id)
-            .where(m.Doctor.org_id == org_id, m.Doctor.active.is_(True))
-        )
-        if doctor_id is not None:
-            pair_q = pair_q.where(m.DoctorBranch.doctor_id == doctor_id)
-        if branch_id is not None:
-            pair_q = pair_q.where(m.DoctorBranch.branch_id == branch_id)
-        if tele_only:
-            pair_q = pair_q.where(m.Doctor.tele_enabled.is_(True))
-        if specialty:
-            pair_q = pair_q.where(m.DoctorBranch.doctor_id.in_(
-                select(m.DoctorSpecialty.doctor_id).where(m.DoctorSpecialty.specialty == specialty)))
-        pairs = [(d, b) for d, b in await s.execute(pair_q) if b in branches]
+        pairs = directory.pairs(doctor_id=doctor_id, branch_id=branch_id, specialty=specialty, tele_only=tele_only)
         if not pairs:
             return []
         not_before = {b: max(now + dt.timedelta(minutes=br.lead_time_min), after or now)
                       for b, br in branches.items()}
         not_after = {b: now + dt.timedelta(days=br.horizon_days) for b, br in branches.items()}
-        avail = Availability(s, pairs, branches)
+        weekly, breaks = await directory.schedules(s, sorted({d for d, _ in pairs}))
+        avail = Availability(s, pairs, branches, weekly=weekly, breaks=breaks)
 
         def keep(c: Candidate) -> bool:
             return part is None or part_of_day(c.start.astimezone(zone(branches[c.branch_id].timezone))) == part
 
         if day is not None:
             found = await avail.candidates(day, day, duration, now=now, not_before=not_before, not_after=not_after,
-                                           ignore_appointment_id=ignore_appointment_id)
+                                           ignore_appointment_id=ignore_appointment_id,
+                                           limit=want if part is None else None)
             # Slots are generated per local day in each branch's zone, so all of them are on `day`.
             return [c for c in found if keep(c)]
         used_branches = {b for _, b in pairs}
@@ -411,6 +409,13 @@ class BookingService:
         if not phone and not whatsapp_id:
             raise InvalidInput("a phone number or WhatsApp id is needed", field="phone")
         e164 = normalize_phone(phone) if phone else None
+        # Fast path, taken on nearly every chat turn: a known patient with nothing to fill
+        # in needs no write transaction (on SQLite, no turn for the one write lock).
+        async with self._read() as s:
+            await self._org(s, org_id)
+            known = await self._find_holder(s, org_id, e164, whatsapp_id)
+            if known is not None and not _fills_gap(known, e164, whatsapp_id, name, language):
+                return patient_view(known)
         now = self._now()
         async with self._tx() as s:
             await self._org(s, org_id)
@@ -517,11 +522,31 @@ class BookingService:
         start = _aware(start, "start")
         now = self._now()
         async with self._tx() as s:
-            # No separate organization lookup: every row below must belong to `org_id`.
-            patient = await self._get(s, m.Patient, patient_id, "patient")
-            doctor = await self._get(s, m.Doctor, doctor_id, "doctor")
-            branch = await self._get(s, m.Branch, branch_id, "branch")
-            atype = await self._get(s, m.AppointmentType, appointment_type_id, "appointment_type")
+            # No separate organization lookup: every row below must belong to `org_id`. The four
+            # rows, "works here" and the live-hold count come in one round trip; only when a row is
+            # missing do the one-by-one lookups run, to name the missing one.
+            works_here, live = None, 0
+            found = (await s.execute(
+                select(m.Patient, m.Doctor, m.Branch, m.AppointmentType,
+                       select(m.DoctorBranch.doctor_id).where(m.DoctorBranch.doctor_id == doctor_id,
+                                                              m.DoctorBranch.branch_id == branch_id)
+                       .scalar_subquery(),
+                       select(func.count()).select_from(m.Appointment).where(
+                           m.Appointment.patient_id == patient_id, m.Appointment.status == HELD,
+                           m.Appointment.hold_expires_at > now).scalar_subquery())
+                .select_from(m.Patient)
+                .join(m.Doctor, m.Doctor.id == doctor_id)
+                .join(m.Branch, m.Branch.id == branch_id)
+                .join(m.AppointmentType, m.AppointmentType.id == appointment_type_id)
+                .where(m.Patient.id == patient_id)
+            )).one_or_none()
+            if found is not None:
+                patient, doctor, branch, atype, works_here, live = found
+            else:
+                patient = await self._get(s, m.Patient, patient_id, "patient")
+                doctor = await self._get(s, m.Doctor, doctor_id, "doctor")
+                branch = await self._get(s, m.Branch, branch_id, "branch")
+                atype = await self._get(s, m.AppointmentType, appointment_type_id, "appointment_type")
             if patient.org_id != org_id:
                 raise NotFound("patient not found", patient_id=patient_id)
             if doctor.org_id != org_id or not doctor.active:
@@ -532,13 +557,6 @@ class BookingService:
                 raise NotFound("appointment type not found", appointment_type_id=appointment_type_id)
             if atype.mode == VisitMode.TELE.value and not doctor.tele_enabled:
                 raise InvalidInput("this doctor does not consult online", field="appointment_type_id")
-            works_here, live = (await s.execute(select(
-                select(m.DoctorBranch.doctor_id).where(m.DoctorBranch.doctor_id == doctor_id,
-                                                       m.DoctorBranch.branch_id == branch_id).scalar_subquery(),
-                select(func.count()).select_from(m.Appointment).where(
-                    m.Appointment.patient_id == patient_id, m.Appointment.status == HELD,
-                    m.Appointment.hold_expires_at > now).scalar_subquery(),
-            ))).one()
             if works_here is None:
                 raise InvalidInput("the doctor does not work at this branch", field="branch_id")
             if (live or 0) >= self.max_live_holds:
@@ -560,7 +578,7 @@ class BookingService:
             self._record(s, org_id=org_id, entity="appointment", entity_id=appt.id, action="hold.created",
                          actor=actor, channel=channel, event="hold.created", payload=self._appt_payload(appt),
                          at=now)
-            return await appointment_view(s, appt)
+            return appointment_view_of(appt, patient, doctor, branch, atype)
 
     @staticmethod
     async def _unused_code(s: AsyncSession) -> str:
@@ -1002,6 +1020,13 @@ class BookingService:
         async with self._tx() as s:
             await s.execute(update(m.Event).where(m.Event.id.in_(list(ids)), m.Event.processed_at.is_(None))
                             .values(processed_at=now))
+
+
+def _fills_gap(patient: m.Patient, phone: str | None, whatsapp_id: str | None, name: str | None,
+               language: str | None) -> bool:
+    """Whether `find_or_create_patient` would fill in a field the patient lacks."""
+    return bool((phone and not patient.phone) or (whatsapp_id and not patient.whatsapp_id)
+                or (name and not patient.name) or (language and not patient.language))
 
 
 def _clean(name: str | None) -> str | None:

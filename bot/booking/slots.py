@@ -86,29 +86,44 @@ def candidate_slots(
     Starts step by the range's slot length; a slot lasts `duration_min` (default: the slot
     length) and must end inside its range and not touch a break.
     """
-    out: list[tuple[dt.datetime, dt.datetime]] = []
-    break_mins = [(_minutes(a), _minutes(b)) for a, b in breaks]
+    offsets = _day_offsets(tuple(ranges), tuple(breaks), duration_min)
     # Fast path (the search's hot loop): on a day without a clock change, local minute m is
     # simply midnight-UTC-of-the-day minus the offset plus m.
     steady = _steady_offset(day, tz)
-    base = dt.datetime.combine(day, dt.time(0), tzinfo=UTC) - steady if steady is not None else None
+    if steady is not None:
+        base = dt.datetime.combine(day, dt.time(0), tzinfo=UTC) - steady
+        return [(base + a, base + b) for a, b in offsets]
+    out: list[tuple[dt.datetime, dt.datetime]] = []
+    for a, b in offsets:
+        minute = int(a.total_seconds()) // 60
+        start = local_to_utc(day, dt.time(minute // 60, minute % 60), tz)
+        if start is not None:
+            out.append((start, start + (b - a)))
+    out.sort()
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _day_offsets(ranges: tuple[WorkRange, ...], breaks: tuple[tuple[dt.time, dt.time], ...],
+                 duration_min: int | None) -> tuple[tuple[dt.timedelta, dt.timedelta], ...]:
+    """(start, end) of each slot as offsets from local midnight, sorted; pure, so cached.
+
+    A clinic has few distinct weekly patterns, so the stepping and break checks run once
+    per pattern instead of once per doctor and day.
+    """
+    out: list[tuple[int, int]] = []
+    break_mins = [(_minutes(a), _minutes(b)) for a, b in breaks]
     for rng in ranges:
         step = max(rng.slot_minutes, 1)
         length = duration_min or step
         first, last = _minutes(rng.start), _minutes(rng.end) if rng.end != dt.time(0) else 24 * 60
         m = first
         while m + length <= last:
-            if not any(m < b_end and m + length > b_start for b_start, b_end in break_mins):
-                if m < 24 * 60:
-                    if base is not None:
-                        start: dt.datetime | None = base + dt.timedelta(minutes=m)
-                    else:
-                        start = local_to_utc(day, dt.time(m // 60, m % 60), tz)
-                    if start is not None:
-                        out.append((start, start + dt.timedelta(minutes=length)))
+            if m < 24 * 60 and not any(m < b_end and m + length > b_start for b_start, b_end in break_mins):
+                out.append((m, m + length))
             m += step
     out.sort()
-    return out
+    return tuple((dt.timedelta(minutes=a), dt.timedelta(minutes=b)) for a, b in out)
 
 
 def _steady_offset(day: dt.date, tz: ZoneInfo) -> dt.timedelta | None:

@@ -84,10 +84,21 @@ async def appointment_view(session: AsyncSession, row: m.Appointment) -> Appoint
         .join(m.AppointmentType, m.AppointmentType.id == row.appointment_type_id)
         .where(m.Patient.id == row.patient_id)
     )).one()
+    return _appointment_view(row, patient_name, f"{title} {first} {last}".strip(), branch_name, timezone, type_name)
+
+
+def appointment_view_of(row: m.Appointment, patient: m.Patient, doctor: m.Doctor, branch: m.Branch,
+                        atype: m.AppointmentType) -> AppointmentView:
+    """The view of one appointment from its related rows already loaded (no query)."""
+    return _appointment_view(row, patient.name, f"{doctor.title} {doctor.first_name} {doctor.last_name}".strip(),
+                             branch.name, branch.timezone, atype.name)
+
+
+def _appointment_view(row: m.Appointment, patient_name: str | None, doctor_name: str, branch_name: str,
+                      timezone: str, type_name: str) -> AppointmentView:
     return AppointmentView(
         id=row.id, code=row.code, org_id=row.org_id, status=AppointmentStatus(row.status),
-        patient_id=row.patient_id, patient_name=patient_name, doctor_id=row.doctor_id,
-        doctor_name=f"{title} {first} {last}".strip(),
+        patient_id=row.patient_id, patient_name=patient_name, doctor_id=row.doctor_id, doctor_name=doctor_name,
         branch_id=row.branch_id, branch_name=branch_name, appointment_type_id=row.appointment_type_id,
         appointment_type_name=type_name, mode=VisitMode(row.mode), start=row.start_at, end=row.end_at,
         timezone=timezone, prepay_minor=row.prepay_minor, currency=row.currency, paid=row.paid,

@@ -34,6 +34,23 @@ UCS2 = "UCS-2"
 TARGET_SEGMENTS = 2
 OPTION_TITLE_MAX = 40
 
+# Typographic characters our texts use, and their GSM-7 look-alikes. One of them alone
+# would switch a whole English SMS to UCS-2 (70 instead of 160 characters a segment).
+# "₹" is deliberately absent: amounts keep their symbol unless formatted otherwise.
+_TYPOGRAPHIC = str.maketrans({
+    "\u2014": "-",      # — em dash
+    "\u2013": "-",      # – en dash
+    "\u2012": "-", "\u2010": "-", "\u2011": "-", "\u2212": "-",
+    "\u2026": "...",    # … ellipsis
+    "\u00b7": "-",      # · middle dot (list separators)
+    "\u2022": "-",      # • bullet
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+    "\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " ", "\u200a": " ",
+    "\u200b": "", "\u2060": "", "\ufeff": "",
+    "\u00d7": "x",      # × multiplication sign
+})
+
 _INVITE = re.compile(
     r"\b(reply|text|send|type|sms|write)\b\W{0,3}(with\s+)?[\"'“‘]?(" + "|".join(sorted(OPT_OUT_WORDS)) + r")\b",
     re.IGNORECASE,
@@ -46,7 +63,7 @@ def segments(text: str) -> tuple[int, str]:
     GSM-7: 160 septets in one segment, 153 per segment when split; UCS-2 (any character
     outside GSM-7, e.g. "₹", Devanagari, Tamil, emoji): 70 UTF-16 units, 67 when split.
     """
-    if all(c in _GSM7_BASIC or c in _GSM7_EXTENDED for c in text):
+    if _is_gsm7(text):
         units = sum(2 if c in _GSM7_EXTENDED else 1 for c in text)
         single, multi, encoding = 160, 153, GSM7
     else:
@@ -57,13 +74,29 @@ def segments(text: str) -> tuple[int, str]:
     return -(-units // multi), encoding
 
 
+def _is_gsm7(text: str) -> bool:
+    return all(c in _GSM7_BASIC or c in _GSM7_EXTENDED for c in text)
+
+
+def gsm7_friendly(text: str) -> str:
+    """`text` with typographic characters replaced by GSM-7 look-alikes, when that makes
+    it all GSM-7; otherwise `text` unchanged (UCS-2 shows them anyway, and a Hindi or
+    Tamil message keeps its real punctuation)."""
+    plain = text.translate(_TYPOGRAPHIC)
+    return plain if plain != text and _is_gsm7(plain) else text
+
+
 def invites_opt_out(text: str) -> bool:
     """True when `text` asks the reader to send an opt-out word ("reply CANCEL…")."""
     return bool(_INVITE.search(text))
 
 
 def to_sms(reply: Reply) -> str:
-    """The SMS text for `reply`."""
+    """The SMS text for `reply`: GSM-7 whenever only typographic characters stood in the way."""
+    return gsm7_friendly(_text(reply))
+
+
+def _text(reply: Reply) -> str:
     if isinstance(reply, Text | Handoff):
         return reply.body
     if isinstance(reply, Choices | Buttons):
@@ -96,12 +129,18 @@ def _menu(body: str, options: tuple[Option, ...], footer: str | None) -> str:
         (False, 24, None),
         (False, 16, None),
     ]
-    text = ""
+    longest = max((len(o.title.strip()) for o in options), default=0)
+    readable = ""
     for with_descriptions, title_max, foot in candidates:
         parts = [body.strip(), *lines(with_descriptions, title_max)]
         if foot:
             parts.append(foot.strip())
         text = "\n".join(p for p in parts if p)
-        if segments(text)[0] <= TARGET_SEGMENTS:
+        if segments(gsm7_friendly(text))[0] <= TARGET_SEGMENTS:
             return text
-    return text  # the most compact form; a long body is the flow's to shorten
+        if title_max >= longest:
+            readable = text
+    # Nothing fits: cut titles only as far as that helps. A cut that still leaves the text
+    # over the target costs the patient the option's meaning ("9:0…" is 9:00 or 9:05?)
+    # and saves little, so send the most compact form whose titles are whole.
+    return readable or text

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.booking.types import OrganizationView
 from bot.channels import sms as sms_channel
-from bot.db import utcnow
+from bot.db import READ_ONLY, utcnow
 from bot.dispatch import codec
 from bot.dispatch.keys import user_key
 from bot.dispatch.ordering import UserSerializer
@@ -43,6 +43,7 @@ from bot.outbox import api as outbox
 from bot.outbox.models import InboundMessage
 from flows.runtime import Conversation, TurnDeps, TurnOutcome, run_turn
 from flows.understand.commands import Command, global_command
+from workers.reply_wiring import may_answer_reminder, reminder_turn
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,8 @@ class Dispatcher:
         org_id, inbound = codec.decode(payload)
         channel = inbound.channel
         async with self.sessionmaker() as session:
+            # Read-only: on SQLite this probe then takes no write lock.
+            await session.connection(execution_options={READ_ONLY: True})
             if await self._recorded(session, inbound):
                 self._count(channel, "duplicate")
                 return True
@@ -202,7 +205,13 @@ class Dispatcher:
                                     phone=inbound.phone, profile_name=inbound.profile_name)
         outcome: TurnOutcome | None
         try:
-            outcome = await run_turn(inbound, envelope.state, conversation, self.deps)
+            outcome = None
+            if may_answer_reminder(inbound, envelope.state):
+                # A reply to a reminder / ASAP offer / "pick a new time" (cheap pre-check above).
+                outcome = await reminder_turn(inbound, envelope.state, conversation, self.deps,
+                                              sessionmaker=self.sessionmaker, arq=self.arq)
+            if outcome is None:
+                outcome = await run_turn(inbound, envelope.state, conversation, self.deps)
             replies: Sequence[Reply] = tuple(outcome.replies)
             self._turn_count(channel, "ok")
         except Exception as exc:  # noqa: BLE001 - the patient gets an apology, never silence

@@ -74,8 +74,10 @@ async def whatsapp_webhook(request: web.Request) -> web.Response:
 
 
 def _twilio_url(request: web.Request) -> str:
-    # Twilio signs the URL it called: our public URL, not what a proxy handed us.
-    return request.app[SETTINGS].public_url + request.path_qs
+    # Twilio signs the URL it called, byte for byte: our public URL (not what a proxy handed
+    # us) plus the path and query as sent, undecoded (a key with "%26" or "%3A" in the
+    # status-callback query must be checked as "%26", not as the decoded "&").
+    return request.app[SETTINGS].public_url + request.raw_path
 
 
 async def _verified_form(request: web.Request) -> dict[str, str]:

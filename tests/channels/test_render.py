@@ -104,3 +104,28 @@ def test_sms_other_replies() -> None:
     assert to_sms(Template("x", "en", fallback_text="Reminder: Dr Mehta 10:30")) == "Reminder: Dr Mehta 10:30"
     assert to_sms(PaymentRequest("Pay ₹500", 50000, "INR", "r", "https://pay.example/x")).endswith("https://pay.example/x")
     assert "maps.google.com/?q=19.100000,72.800000" in to_sms(Location(19.1, 72.8, "Clinic", "SV Road"))
+
+
+def test_sms_menu_keeps_titles_whole_when_cutting_would_not_fit() -> None:
+    # Ten time slots under a long non-GSM body: over two segments whatever we cut, so the
+    # titles must stay readable rather than "Mon 23 Nov, 9:0…".
+    options = tuple(Option(f"t{i}", f"Mon 23 Nov, {9 + i // 4}:{15 * (i % 4):02d} am", "Morning") for i in range(10))
+    text = to_sms(Choices("The next free times (₹500 ahead) — pick one, or type a day: " + "x" * 60, options))
+    assert "1 Mon 23 Nov, 9:00 am" in text and "10 Mon 23 Nov, 11:15 am" in text
+    assert "…" not in text and "Morning" not in text
+
+
+def test_sms_typographic_characters_keep_english_gsm7() -> None:
+    body = "Free times on Tue 1 Dec — pick one, or type another day: “9” or ‘more’… · 10\u00a0am • 2–3"
+    text = to_sms(Text(body))
+    assert text == "Free times on Tue 1 Dec - pick one, or type another day: \"9\" or 'more'... - 10 am - 2-3"
+    assert segments(text) == (1, GSM7)
+    menu = to_sms(Choices("Free times on Tue 1 Dec — pick one:", (Option("m", "More times…"),)))
+    assert menu == "Free times on Tue 1 Dec - pick one:\n1 More times..."
+
+
+def test_sms_indic_and_rupee_keep_their_characters() -> None:
+    # Once UCS-2 anyway, the real punctuation costs nothing: nothing is replaced.
+    for body in ("Pay ₹200 — we'll confirm", "मंगल 1 दिस॰ — कोई समय चुनें…"):
+        assert to_sms(Text(body)) == body
+        assert segments(to_sms(Text(body)))[1] == UCS2

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import warnings
 import datetime as dt
 from collections.abc import AsyncIterator
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -114,7 +114,14 @@ async def harness(settings: Settings, db: async_sessionmaker[AsyncSession], redi
     task = asyncio.create_task(worker.async_run())
     try:
         async with aiohttp.ClientSession() as http:
-            yield Harness(settings=app_settings, http=http, db=db, redis=redis, monday=monday)
+            harness = Harness(settings=app_settings, http=http, db=db, redis=redis, monday=monday,
+                              clock=clock)
+            yield harness
+        if harness.reordered:
+            # Not a failure of the test (goldens list replies in queue order), but a
+            # patient would read them in this order: see the report in the outbox.
+            warnings.warn("replies of one turn reached the emulator out of queue order: "
+                          + "; ".join(harness.reordered), stacklevel=1)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 
 import pytest
 from sqlalchemy import select
@@ -156,7 +155,9 @@ async def test_unknown_doctor_and_nonsense_three_times(harness: Harness, channel
     await onboard(p)
     await p.tap("Book appointment")
     await p.say("dr zzyzx")
-    p.note("nonsense, three times in a row")
+    p.note("nonsense, three times in a row (after the menu reset the count)")
+    await p.say("menu")
+    await p.tap("Book appointment")
     await p.say("qwrtp")
     await p.say("blorf")
     await p.say("??")
@@ -211,3 +212,35 @@ async def test_two_patients_race_for_one_slot(harness: Harness, channel: Channel
     assert booked[0].start_at != booked[1].start_at and booked[0].patient_id != booked[1].patient_id
     check_golden(_name("race", channel), winner, loser, titles=("the patient who got the slot",
                                                                 "the patient who was offered the next"))
+
+
+@CHANNELS
+async def test_hold_expired_is_taken_again_at_confirm(harness: Harness, channel: Channel) -> None:
+    p = harness.patient(channel, _phone())
+    await onboard(p)
+    await to_slot_list(p)
+    await p.tap("9:00 am")
+    await p.tap("Me")
+    await p.say("asha verma")
+    p.note("25 minutes pass before the patient confirms: the hold has lapsed")
+    harness.advance(minutes=25)
+    await p.tap("Confirm")
+    booked = await appointments(harness)
+    assert [a.status for a in booked] == ["expired", "confirmed"], [a.status for a in booked]
+    assert booked[0].start_at == booked[1].start_at
+    check_golden(_name("hold_expired", channel), p)
+
+
+@CHANNELS
+async def test_session_expired_restarts_politely(harness: Harness, channel: Channel) -> None:
+    p = harness.patient(channel, _phone())
+    await onboard(p)
+    p.note("two days later: the conversation state has expired")
+    harness.advance(days=2)
+    assert await harness.forget_conversations() == 1
+    await p.say("hello?")
+    await p.tap("My appointments")
+    assert await harness.forget_conversations() == 1
+    await p.say("human")
+    assert await harness.count(HandoffRow) == 1
+    check_golden(_name("session_expired", channel), p)

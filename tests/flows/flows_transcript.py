@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.booking import models as m
 from bot.booking.types import AppointmentView, BranchView
+from bot.channels.render_sms import segments, to_sms
 from bot.i18n import Translator
 from bot.messages import (
     Buttons, Channel, Choices, Handoff, Inbound, InboundKind, Location, PaymentRequest, Reply, Template, Text,
@@ -155,6 +156,8 @@ class Chat:
     state: dict | None = None
     lines: list[str] = field(default_factory=list)
     last: TurnOutcome | None = None
+    # On SMS, every reply as the sender renders it: (language, segments, encoding, text).
+    sms: list[tuple[str, int, str, str]] = field(default_factory=list)
     _ids: count = field(default_factory=count)
 
     @property
@@ -173,6 +176,9 @@ class Chat:
         for reply in outcome.replies:
             self.lines.append(project(reply, self.channel))
             self.lines.append("")
+            if self.channel is Channel.SMS:
+                text = to_sms(reply)
+                self.sms.append((str(outcome.state.get("lang") or "en"), *segments(text), text))
         if outcome.opted_out is not None:
             self.lines.append(f"[opted_out={outcome.opted_out}]")
         self.state = outcome.state

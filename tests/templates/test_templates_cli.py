@@ -79,6 +79,8 @@ def test_check_reports_missing_unapproved_and_mismatched(tmp_path: Path, capsys:
     edited["components"][0]["text"] = edited["components"][0]["text"].replace("Hello", "Hi")
     button = next(d for d in data if d["name"] == "asap_offer" and d["language"] == "ta")
     button["components"][1]["buttons"][0]["text"] = "சரி"
+    recategorized = next(d for d in data if d["name"] == "recall" and d["language"] == "en")
+    recategorized["category"] = "UTILITY"
     path = tmp_path / "approved.json"
     path.write_text(json.dumps(broken, ensure_ascii=False), encoding="utf-8")
     capsys.readouterr()
@@ -88,7 +90,8 @@ def test_check_reports_missing_unapproved_and_mismatched(tmp_path: Path, capsys:
     assert "not_approved: payment_link [hi] PENDING" in out
     assert "text_mismatch: appointment_reminder [en] body differs" in out
     assert "text_mismatch: asap_offer [ta] buttons differ" in out
-    assert len(out.strip().splitlines()) == 4
+    assert "category_mismatch: recall [en] UTILITY != MARKETING" in out
+    assert len(out.strip().splitlines()) == 5
 
 
 def test_check_runs_as_a_module(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from yarl import URL
+
 from bot.sandbox import payloads
 from tests.dispatch.support import Env, SmsPatient, WhatsAppPatient, new_phone
 
@@ -77,3 +79,19 @@ async def test_sms_signature_covers_the_query_string(env: Env) -> None:
                                         status="delivered", to=new_phone(), from_=env.settings.twilio_from)
     status, _ = await env.post_sms(params, path="/webhooks/sms/status?key=some-key")
     assert status == 200
+
+
+async def test_sms_signature_uses_the_undecoded_status_callback_url(env: Env) -> None:
+    # The sender builds the StatusCallback with yarl, which escapes "&" (and keeps ":");
+    # Twilio signs that exact URL, so the check must use the undecoded path and query.
+    key = "out:sms:a&b=c:1"
+    path = str(URL("/webhooks/sms/status").with_query(key=key))
+    assert "%26" in path
+    params = payloads.sms_status_params(account_sid=env.settings.twilio_account_sid, message_sid="SM" + "1" * 32,
+                                        status="delivered", to=new_phone(), from_=env.settings.twilio_from)
+    status, _ = await env.post_sms(params, path=path)
+    assert status == 200
+    decoded = "/webhooks/sms/status?key=" + key  # signed over the decoded form: refused
+    headers = payloads.signed_form(env.settings.public_url + decoded, params, env.settings.twilio_auth_token)
+    resp = await env.client.post(path, data=params, headers=headers)
+    assert resp.status == 403

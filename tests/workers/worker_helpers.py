@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +30,6 @@ from workers import registry
 from workers.asap import sweep_asap
 from workers.booking_events import process_booking_events
 from workers.holds import expire_holds
-from workers.main import build_context, close_context
 from workers.scheduled import sweep_scheduled
 from workers.tele import sweep_tele_sessions
 
