@@ -57,6 +57,7 @@ class Deployment:
     database_label: str = ""
 
     def __enter__(self) -> Deployment:
+        self._names: list[str] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="mymedic-bench-")
         var = Path(self._tmp.name)
         self._redis = None
@@ -99,6 +100,7 @@ class Deployment:
                        stdout=subprocess.DEVNULL)
 
     def _spawn(self, command: str, **env: str) -> None:
+        self._names.append(command)
         self.processes.append(subprocess.Popen([sys.executable, "-m", "bot", command],
                                                env={**self.env, **env}, cwd=ROOT))
 
@@ -116,6 +118,18 @@ class Deployment:
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"web on port {port} did not become healthy")
                     await asyncio.sleep(0.1)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by each bot process, from /proc (Linux)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        used: dict[str, float] = {}
+        for proc, name in zip(self.processes, self._names):
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+        return used
 
     @property
     def base_urls(self) -> list[str]:

@@ -164,13 +164,17 @@ async def run(args: argparse.Namespace, deployment: Deployment) -> dict:
         warm = Stats()
         await asyncio.gather(*(patient(900000 + i, url, settings, store, http, warm, time.monotonic() + 2)
                                for i, url in enumerate(deployment.base_urls)))
+        cpu_before = deployment.cpu_seconds()
         started = time.monotonic()
         stop_at = started + args.seconds
         urls = deployment.base_urls
         await asyncio.gather(*(patient(i, urls[i % len(urls)], settings, store, http, stats, stop_at)
                                for i in range(args.patients)))
         elapsed = time.monotonic() - started
+        cpu_after = deployment.cpu_seconds()
     await store_redis.aclose()
+    cpu_per_turn = {name: round((cpu_after[name] - cpu_before.get(name, 0.0)) / max(stats.turns, 1) * 1000, 1)
+                    for name in cpu_after}
     bare = await bare_throughput(args.patients, min(args.seconds, 10), settings)
     turns_per_s = stats.turns / elapsed
     return {
@@ -186,6 +190,7 @@ async def run(args: argparse.Namespace, deployment: Deployment) -> dict:
         "errors": stats.errors,
         "ack": summary_ms(stats.ack),
         "end_to_end": summary_ms(stats.e2e),
+        "cpu_ms_per_turn": cpu_per_turn,
         "bare_aiohttp_req_per_s": round(bare, 1),
         "ratio": round(turns_per_s / bare, 3) if bare else None,
     }

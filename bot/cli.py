@@ -125,7 +125,7 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    _load_optional_commands()
+    _load_command_modules()
     parser = argparse.ArgumentParser(prog="python -m bot", description="MyMedic booking bot")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, _fn) in COMMANDS.items():
@@ -139,22 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands contributed by feature packages: module -> registers via `command(...)` on import,
 # and may add argparse arguments through EXTRA_ARGUMENTS.
 EXTRA_ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
-OPTIONAL_COMMAND_MODULES: tuple[str, ...] = (
+COMMAND_MODULES: tuple[str, ...] = (
     "bot.sandbox.terminal",
     "bot.templates_cli",
     "workers.cli",
 )
 
 
-def _load_optional_commands() -> None:
+def _load_command_modules() -> None:
     import importlib
 
-    for name in OPTIONAL_COMMAND_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not (exc.name and name.startswith(exc.name)):
-                raise
+    for name in COMMAND_MODULES:
+        importlib.import_module(name)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,4 @@ MODEL_MODULES: tuple[str, ...] = (
 
 def import_all_models() -> None:
     for name in MODEL_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not (exc.name and name.startswith(exc.name)):
-                raise
+        importlib.import_module(name)

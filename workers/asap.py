@@ -400,16 +400,25 @@ async def _finish_claim(deps: Deps, *, offer_id: int, slot_id: int, booked: Appo
             other.status, other.answered_at = "gone", now
         await _reactivate(session, [o.waitlist_id for o in others], now)
         branch = await session.get(bm.Branch, slot.branch_id)
+        doctor = await session.get(bm.Doctor, slot.doctor_id)
+        doctor_name = (f"{doctor.title} {doctor.first_name} {doctor.last_name}".strip() if doctor else "-")
         for other in others:
             if other.channel is None or other.recipient is None:
                 continue
             patient = await session.get(bm.Patient, other.patient_id)
-            t = _t(patient.language if patient else None, slot.timezone, branch.country if branch else "IN")
+            t = deps.translator(patient.language if patient else None, timezone=slot.timezone,
+                                country=branch.country if branch else "IN")
             text = Text(t("Sorry, the earlier time on {when} has been taken. You are still on the list and "
                           "keep your current booking.", when=t.datetime(slot.start)))
             outbound.append(await queue_message(
                 session, org_id=slot.org_id, channel=Channel(other.channel), recipient=other.recipient,
                 reply=text, purpose="asap_offer", idempotency_key=f"asap_gone:{other.id}",
+                fallback=deps.templates.build(
+                    "asap_slot_gone", patient.language if patient else "en",
+                    {"patient_first_name": (patient.name if patient else None) or "-",
+                     "doctor_name": doctor_name, "clinic_name": branch.name if branch else "-",
+                     "start": slot.start},
+                    timezone=slot.timezone, country=branch.country if branch else "IN"),
                 patient_id=other.patient_id, now=now))
     return outbound
 

@@ -291,14 +291,16 @@ async def _kick_next(ctx: dict[str, Any], outbound_id: int) -> None:
             if row is None or row.status == OutboundState.QUEUED or row.purpose in BULK_PURPOSES:
                 return
             following = (await session.execute(
-                select(OutboundMessage.id, OutboundMessage.due_at)
+                select(OutboundMessage.id, OutboundMessage.due_at, OutboundMessage.lease_until)
                 .where(OutboundMessage.channel == row.channel, OutboundMessage.recipient == row.recipient,
                        OutboundMessage.id > row.id, _owed_now(now))
                 .order_by(OutboundMessage.id).limit(1)
             )).first()
         if following is None:
             return
-        next_id, due_at = following
+        next_id, due_at, lease_until = following
+        if lease_until is not None and lease_until > now:
+            return  # being sent right now: that run kicks the row after it
         # Its own job id: the waiting row's first job may still be finishing, and arq
         # would drop an enqueue under that id. A row in retry backoff keeps its backoff.
         await ctx["redis"].enqueue_job(SEND_JOB, next_id, _job_id=f"{send_job_id(next_id)}:after:{outbound_id}",

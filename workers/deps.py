@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.db import utcnow
+from bot.i18n import Translations, Translator, load_translations
 from bot.message_templates import TemplateRegistry, load_registry
 
 Clock = Callable[[], dt.datetime]
@@ -32,9 +33,20 @@ class Deps:
     arq: ArqRedis | None
     clock: Clock = utcnow
     templates: TemplateRegistry = field(default_factory=load_registry)
+    translations: Translations | None = None  # the ctx's; built on first use when absent
 
     def now(self) -> dt.datetime:
         return self.clock()
+
+    def translator(self, language: str | None, *, country: str = "IN",
+                   timezone: str = "Asia/Kolkata") -> Translator:
+        """A Translator from the catalogs compiled into `settings.var_dir`."""
+        if self.translations is None:
+            if self.settings is None:  # a caller without settings: catalogs compiled in memory
+                return Translator(language=language or "en", country=country, timezone=timezone,
+                                  translations=load_translations(language or "en"))
+            self.translations = Translations(self.settings.var_dir)
+        return self.translations.translator(language, country=country, timezone=timezone)
 
 
 CTX_KEY = "h6_deps"
@@ -57,6 +69,7 @@ def deps_from_ctx(ctx: dict[str, Any]) -> Deps:
         settings=ctx["settings"], sessionmaker=sessionmaker, booking=booking,
         arq=ctx.get("redis") or ctx.get("arq"), clock=clock,
         templates=ctx.get("templates") or load_registry(),
+        translations=ctx.get("translations"),
     )
     ctx[CTX_KEY] = deps
     return deps

@@ -21,8 +21,10 @@ from bot.booking import models as bm
 from bot.booking.errors import BookingError
 from bot.booking.types import Actor, AppointmentStatus, AppointmentView
 from bot.i18n import Translator, load_translations
-from bot.messages import Channel, Choices, Option, Reply, Text
+from bot.messages import Channel, Choices, Option, Reply, Template, Text
 from bot.outbox.api import queue_message
+from bot.outbox.models import OutboundMessage
+from bot.outbox.serialize import reply_from_dict
 from workers.contact import contact_for
 from workers.deps import Deps, deps_from_ctx
 from workers.policy import branch_policy
@@ -47,6 +49,15 @@ def _translator(language: str, appt: AppointmentView, country: str) -> Translato
                       translations=load_translations(language))
 
 
+def _notice_template(deps: Deps, name: str, language: str, first_name: str | None,
+                     appt: AppointmentView, branch: bm.Branch) -> Template:
+    # The approved template the send job uses when WhatsApp's 24-hour window is closed.
+    return deps.templates.build(
+        name, language, {"patient_first_name": first_name or "-", "doctor_name": appt.doctor_name,
+                         "clinic_name": branch.name, "start": appt.start},
+        timezone=appt.timezone, country=branch.country)
+
+
 async def notify_hold_expired(session: AsyncSession, deps: Deps, appt: AppointmentView, *,
                               now: dt.datetime) -> int | None:
     """Queue "your hold lapsed" for a patient's expired hold (once); returns the row id."""
@@ -56,7 +67,7 @@ async def notify_hold_expired(session: AsyncSession, deps: Deps, appt: Appointme
                                 default_language=branch.language if branch else "en")
     if contact is None or branch is None:
         return None
-    t = _translator(contact.language, appt, branch.country)
+    t = deps.translator(contact.language, country=branch.country, timezone=appt.timezone)
     policy = await branch_policy(session, appt.branch_id)
     text = Text(t("The time we were holding for you ({when} with {doctor}) was not confirmed in time and "
                   "has been released. Message us whenever you want to book again.",
@@ -64,6 +75,7 @@ async def notify_hold_expired(session: AsyncSession, deps: Deps, appt: Appointme
     return await queue_message(
         session, org_id=appt.org_id, channel=contact.channel, recipient=contact.recipient, reply=text,
         purpose="hold_expired", idempotency_key=f"hold_expired:{appt.id}",
+        fallback=_notice_template(deps, "hold_expired", contact.language, contact.first_name, appt, branch),
         not_before=allowed_now(now, appt.timezone, policy.quiet), appointment_id=appt.id,
         patient_id=appt.patient_id, now=now)
 
@@ -81,7 +93,7 @@ async def notify_needs_reschedule(deps: Deps, appt: AppointmentView) -> int | No
                                     default_language=branch.language if branch else "en")
         if contact is None or branch is None:
             return None
-        t = _translator(contact.language, appt, branch.country)
+        t = deps.translator(contact.language, country=branch.country, timezone=appt.timezone)
         policy = await branch_policy(session, appt.branch_id)
         body = t("Sorry, {name}: {doctor} is no longer available on {when} (booking {code}). "
                  "Please choose a new time.", name=contact.first_name, doctor=appt.doctor_name,
@@ -94,6 +106,7 @@ async def notify_needs_reschedule(deps: Deps, appt: AppointmentView) -> int | No
         return await queue_message(
             session, org_id=appt.org_id, channel=contact.channel, recipient=contact.recipient, reply=reply,
             purpose="needs_reschedule", idempotency_key=f"needs_reschedule:{appt.id}:v{appt.version}",
+            fallback=_notice_template(deps, "needs_reschedule", contact.language, contact.first_name, appt, branch),
             not_before=allowed_now(now, appt.timezone, policy.quiet), appointment_id=appt.id,
             patient_id=appt.patient_id, now=now)
 
@@ -147,3 +160,25 @@ async def other_times_appointment(sessionmaker: async_sessionmaker[AsyncSession]
         row = await session.get(bm.Appointment, int(tail))
         contact = await contact_for(session, row.patient_id, preferred=str(channel)) if row else None
     return row.id if row is not None and contact is not None and contact.recipient == user_id else None
+
+
+async def sms_pick(sessionmaker: async_sessionmaker[AsyncSession], *, channel: Channel, user_id: str,
+                   text: str) -> str | None:
+    """On SMS the needs-rescheduling list arrives as numbered text: the option id the
+    patient's number stands for, while that appointment still needs a new time (else None)."""
+    if channel is not Channel.SMS or not text.strip().isdigit():
+        return None
+    async with sessionmaker() as session:
+        row = await session.scalar(
+            select(OutboundMessage).where(OutboundMessage.channel == str(channel),
+                                          OutboundMessage.recipient == user_id,
+                                          OutboundMessage.purpose == "needs_reschedule")
+            .order_by(OutboundMessage.id.desc()).limit(1))
+        appt = await session.get(bm.Appointment, row.appointment_id) if row and row.appointment_id else None
+    if row is None or appt is None or not appt.needs_reschedule:
+        return None
+    menu = reply_from_dict(row.reply)
+    number = int(text.strip())
+    if not isinstance(menu, Choices) or not 1 <= number <= len(menu.options):
+        return None
+    return menu.options[number - 1].id

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from bot.config import Settings
 from bot.db import make_engine, make_sessionmaker, utcnow
+from bot.i18n import Translations
 from bot.messages import Channel
 from bot.metrics import SharedCounters
 from bot.outbox.limits import RateLimiter
@@ -87,6 +88,8 @@ async def build_context(
         "booking": _build_booking(sessionmaker, the_clock),
         "limiter": RateLimiter(redis),
         "counters": SharedCounters(redis),
+        # Catalogs compiled once at start into var/locale (see bot.i18n.ensure_compiled).
+        "translations": Translations(settings.var_dir),
         _OWNED: owned,
     }
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,18 @@ _WORD_ACTIONS = {
     # "cancel" typed as a whole SMS is a carrier opt-out word and never reaches us as an
     # action; on WhatsApp it is an ordinary word.
     "cancel": CANCEL,
+    # Hindi (Devanagari and the common Latin spellings).
+    "हाँ": CONFIRM, "हां": CONFIRM, "जी": CONFIRM, "ठीक": CONFIRM, "ठीक है": CONFIRM, "पक्का": CONFIRM,
+    "कन्फर्म": CONFIRM, "theek": CONFIRM, "theek hai": CONFIRM, "pakka": CONFIRM,
+    "बदलें": RESCHEDULE, "बदलो": RESCHEDULE, "बदल": RESCHEDULE, "बदलना": RESCHEDULE, "समय बदलें": RESCHEDULE,
+    "badlo": RESCHEDULE, "badlen": RESCHEDULE, "badle": RESCHEDULE,
+    "रद्द": CANCEL, "रद्द करें": CANCEL, "रद्द करो": CANCEL, "कैंसल": CANCEL, "कैंसिल": CANCEL, "radd": CANCEL,
+    # Tamil (script and Latin spellings).
+    "ஆம்": CONFIRM, "சரி": CONFIRM, "உறுதி": CONFIRM, "உறுதிசெய்": CONFIRM, "aam": CONFIRM, "aamam": CONFIRM,
+    "sari": CONFIRM, "seri": CONFIRM,
+    "மாற்று": RESCHEDULE, "மாற்றவும்": RESCHEDULE, "மாற்றம்": RESCHEDULE, "நேரம் மாற்று": RESCHEDULE,
+    "maatru": RESCHEDULE, "matru": RESCHEDULE, "maatravum": RESCHEDULE,
+    "ரத்து": CANCEL, "ரத்து செய்": CANCEL, "ரத்து செய்யவும்": CANCEL, "rathu": CANCEL, "rattu": CANCEL,
 }
 _PAYLOAD = re.compile(r"^appointment_reminder:(confirm|reschedule|cancel):([A-Za-z0-9-]+)$")
 _QUESTION_CHOICE = re.compile(r"^reminder_q:(\d+):(\d+)$")
@@ -98,7 +111,9 @@ NOT_HANDLED = ReminderReplyResult(handled=False)
 
 def parse_action(text: str) -> str | None:
     """'1' / 'confirm' / 'Reschedule' … → the action (None when it is not one)."""
-    word = text.strip().strip(".!").lower()
+    # NFC so a decomposed Devanagari/Tamil vowel sign typed by some keyboards still matches;
+    # "।" is the Devanagari full stop.
+    word = " ".join(unicodedata.normalize("NFC", text).strip().strip(".!।").lower().split())
     return _DIGIT_ACTIONS.get(word) or _WORD_ACTIONS.get(word)
 
 
@@ -139,7 +154,8 @@ async def handle_reminder_reply(
         return await _act(booking, sessionmaker, action, appt_id, org_id=org_id, channel=channel,
                           user_id=user_id, now=now)
 
-    # 2. A new time picked from the "needs rescheduling" message.
+    # 2. A new time picked from the "needs rescheduling" message (on SMS: by its number).
+    raw = await holds.sms_pick(sessionmaker, channel=channel, user_id=user_id, text=raw) or raw
     picked = await holds.handle_pick(booking, sessionmaker, channel=channel, user_id=user_id, choice=raw)
     if picked is not None:
         return ReminderReplyResult(handled=True, action=RESCHEDULE, appointment_id=picked[0], replies=picked[1])

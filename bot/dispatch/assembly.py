@@ -59,6 +59,8 @@ def _payment_port(app: web.Application, booking: Any) -> Any:
 
 async def _dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     from bot.channels.senders import WhatsAppSender  # noqa: PLC0415
+    from bot.dispatch.translators import TranslatorFactory  # noqa: PLC0415
+    from bot.i18n import Translations  # noqa: PLC0415
     from bot.metrics import METRICS  # noqa: PLC0415
 
     settings: Settings = app[SETTINGS]
@@ -71,6 +73,7 @@ async def _dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     dispatcher = Dispatcher(
         sessionmaker=app[SESSIONMAKER], redis=app[REDIS], arq=app[ARQ], booking=booking,
         payments=_payment_port(app, booking), mark_read=mark_read, metrics=app.get(METRICS),
+        translators=TranslatorFactory(Translations(settings.var_dir)),
         limits=DispatchLimits(inbound_burst=settings.inbound_burst,
                               inbound_refill_per_s=settings.inbound_refill_per_s),
     )

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from bot.booking import models as bm
 from bot.booking.errors import BookingError
 from bot.booking.types import Actor, AppointmentStatus
-from bot.i18n import Translator, load_translations
 from bot.messages import Text
 from bot.outbox.api import enqueue_sends, queue_message
 from bot.payments.gateway import short_pay_url
@@ -113,12 +112,16 @@ async def _release(deps: Deps, link: PaymentLink, now: dt.datetime) -> tuple[boo
         contact = await contact_for(session, appt.patient_id, default_language=branch.language if branch else "en")
         if contact is None:
             return True, None
-        t = Translator(language=contact.language, country=branch.country if branch else "IN",
-                       timezone=appt.timezone, translations=load_translations(contact.language))
+        t = deps.translator(contact.language, country=branch.country if branch else "IN", timezone=appt.timezone)
         text = Text(t("We did not receive the payment for your appointment on {when} with {doctor}, "
                       "so the time has been released. Message us to book again.",
                       when=t.datetime(appt.start), doctor=appt.doctor_name))
         return True, await queue_message(
             session, org_id=appt.org_id, channel=contact.channel, recipient=contact.recipient, reply=text,
             purpose="payment", idempotency_key=f"payrelease:{row.reference}", appointment_id=appt.id,
+            fallback=deps.templates.build(
+                "payment_released", contact.language,
+                {"patient_first_name": contact.first_name or "-", "doctor_name": appt.doctor_name,
+                 "clinic_name": branch.name if branch else "-", "start": appt.start},
+                timezone=appt.timezone, country=branch.country if branch else "IN"),
             patient_id=appt.patient_id, now=now)

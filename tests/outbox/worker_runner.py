@@ -7,6 +7,8 @@ Environment: the usual settings variables, plus
   STARTED      file written when a send reaches the provider step
   STALL_S      seconds to wait at that step (a long provider call, for the drain test)
   BURST        1 = exit once the queue is empty
+  NO_CRON      1 = no cron jobs (a cron run cut off by SIGKILL keeps its arq in-progress
+               key for its 300 s timeout, and a burst worker after it would wait that out)
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def main() -> int:
         await WorkerSettings.on_startup(ctx)
         ctx["fault_point"] = fault
 
-    return run_worker(settings, on_startup=on_startup, burst=os.environ.get("BURST") == "1")
+    overrides: dict[str, Any] = {"cron_jobs": []} if os.environ.get("NO_CRON") == "1" else {}
+    return run_worker(settings, on_startup=on_startup, burst=os.environ.get("BURST") == "1", **overrides)
 
 
 if __name__ == "__main__":

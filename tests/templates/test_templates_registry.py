@@ -45,7 +45,8 @@ FIELD_SETS = {"example": EXAMPLE_FIELDS, "longest": LONGEST, "longest_hi": LONGE
 
 def test_all_business_messages_are_defined() -> None:
     assert set(NAMES) == {"appointment_reminder", "tele_join_link", "asap_offer", "payment_link",
-                          "payment_receipt", "refund_notice", "recall"}
+                          "payment_receipt", "refund_notice", "recall", "hold_expired",
+                          "needs_reschedule", "asap_slot_gone", "payment_released"}
     categories = {spec.name: spec.category for spec in REGISTRY}
     assert categories.pop("recall") == "MARKETING"
     assert set(categories.values()) == {"UTILITY"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,12 +28,14 @@ from bot.booking.service import BookingService
 from bot.booking.types import Actor, AppointmentStatus
 from bot.config import Settings
 from bot.dispatch.assembly import DISPATCHER
+from bot.messages import Channel, Inbound, InboundKind
 from bot.outbox.models import InboundMessage, OutboundMessage
 from bot.sandbox.patient import SandboxPatient
 from worker_helpers import Clinic, Clock, _free_port, book, build_clinic, ist, tick
 from workers import registry
 from workers.main import build_context, close_context
 from workers.models import AttendanceConfirmation, StaffAction
+from workers.reply_wiring import may_answer_reminder
 
 
 @dataclasses.dataclass
@@ -222,11 +225,6 @@ async def test_asap_offer_accepted_by_tap_moves_booking(live: Live, db: Any) -> 
 
 def test_only_possible_replies_reach_the_reminder_lookup() -> None:
     """The pre-check that keeps ordinary turns free of the reminder queries."""
-    import datetime as dt
-
-    from bot.messages import Channel, Inbound, InboundKind
-    from workers.reply_wiring import may_answer_reminder
-
     def text(body: str, channel: Channel = Channel.SMS) -> Inbound:
         return Inbound(channel=channel, account="a", user_id="u", message_id="m", kind=InboundKind.TEXT,
                        timestamp=dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc), text=body)
@@ -245,3 +243,51 @@ def test_only_possible_replies_reach_the_reminder_lookup() -> None:
                "resched_pick:3:1700000000", "resched_other:3"):
         assert may_answer_reminder(choice(ok), asking)
     assert not may_answer_reminder(choice("s:2026-03-03T10:00:00+00:00|1"), asking)
+
+
+async def test_needs_rescheduling_other_times_then_pick(live: Live, db: Any) -> None:
+    wa_id = "919800000033"
+    holder = await live.booking.find_or_create_patient(live.clinic.org_id, whatsapp_id=wa_id, phone="+" + wa_id,
+                                                       name="Asha Nair", language="en")
+    appt = await book(live.booking, live.clinic, holder.id, ist(3, 10), channel="whatsapp")
+    patient = live.patient("whatsapp", "+" + wa_id)
+    await patient.register()
+    await patient.say("hi")    # free-form messages need the 24-hour window open
+    await live.booking.add_leave(live.clinic.doctor_id, ist(3, 9), ist(3, 13), reason="conference")
+    await tick(live.ctx, deliver=True)
+    [menu] = [m for m in await patient.wait_for_replies()
+              if any(o["id"].startswith("resched_") for o in m["view"].get("options") or [])]
+    ids = [o["id"] for o in menu["view"]["options"]]
+    assert ids[-1] == f"resched_other:{appt.id}" and ids[0].startswith(f"resched_pick:{appt.id}:")
+
+    # "Other times" opens the reschedule conversation for that booking.
+    opened = await patient.choose(f"resched_other:{appt.id}")
+    assert "When would you like to come?" in texts(opened)
+    # A time from the earlier message still moves it, even with that conversation open.
+    patient.last_replies = [menu]
+    moved_reply = await patient.choose(ids[0])
+    moved = await live.booking.get_appointment(appt.id)
+    assert moved.code == appt.code and moved.start != appt.start and not moved.needs_reschedule
+    assert f"(booking {appt.code})" in texts(moved_reply)
+
+
+async def test_needs_rescheduling_sms_number_picks_a_time(live: Live, db: Any) -> None:
+    phone = "+919845012377"
+    holder = await live.booking.find_or_create_patient(live.clinic.org_id, phone=phone, name="Dev Rao",
+                                                       language="en")
+    appt = await book(live.booking, live.clinic, holder.id, ist(3, 10))
+    patient = live.patient("sms", phone)
+    await patient.register()
+    await live.booking.add_leave(live.clinic.doctor_id, ist(3, 9), ist(3, 13), reason="conference")
+    await tick(live.ctx, deliver=True)
+    [menu] = await patient.wait_for_replies()
+    first_time = menu["view"]["text"].split("\n1 ", 1)[1].split("\n", 1)[0]
+    assert "Other times" in menu["view"]["text"]
+
+    moved_reply = await patient.say("1")
+    moved = await live.booking.get_appointment(appt.id)
+    assert moved.code == appt.code and moved.start != appt.start and not moved.needs_reschedule
+    assert first_time in texts(moved_reply) and appt.code in texts(moved_reply)
+    # The list is answered: a later "1" is an ordinary message, not another pick from it.
+    again = texts(await patient.say("1"))
+    assert "Done:" not in again and "no longer free" not in again
