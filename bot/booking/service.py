@@ -14,12 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -996,14 +996,72 @@ class BookingService:
                 m.Appointment.doctor_id == doctor_id, m.Appointment.branch_id == branch_id,
                 m.Appointment.status.in_((PENDING, CONFIRMED)), m.Appointment.start_at >= lo,
                 m.Appointment.start_at < hi)))
-            spans = []
-            for a, b in parsed:
-                start_local = dt.datetime.combine(day, a, tzinfo=tz).astimezone(dt.timezone.utc)
-                end_local = dt.datetime.combine(day, b, tzinfo=tz).astimezone(dt.timezone.utc)
-                spans.append((start_local, end_local))
-            outside = [x for x in booked if not any(sa <= x.start_at and x.end_at <= sb for sa, sb in spans)]
+            outside = _misfits(booked, tz, lambda _day: parsed)
             return self._flag_for_reschedule(s, outside, reason="schedule_change", actor=Actor.SYSTEM,
                                              channel=None, now=now)
+
+    async def set_weekly_schedule(
+        self, doctor_id: int, branch_id: int, ranges: Mapping[int, Sequence[tuple[dt.time | str, dt.time | str]]],
+        slot_minutes: int, *, effective_from: dt.date | None = None, actor: Actor | str = Actor.STAFF,
+        channel: str | None = None,
+    ) -> list[int]:
+        """Replace a doctor's weekly schedule at a branch from `effective_from` on.
+
+        `ranges` maps weekday (0 = Monday) to local wall-clock ranges; a weekday left out is
+        not worked. `effective_from` defaults to today in the branch's zone; the old weekly
+        rows keep governing the days before it. Recurring breaks and per-date overrides are
+        left as they are (an override still decides its own day). Upcoming booked appointments
+        (pending payment or confirmed) that no longer fit are marked needs_reschedule, with an
+        `appointment.needs_reschedule` event each, as `add_leave` does; their ids are returned.
+        """
+        if slot_minutes <= 0 or slot_minutes > 24 * 60:
+            raise InvalidInput("slot length must be positive", field="slot_minutes")
+        parsed: dict[int, list[tuple[dt.time, dt.time]]] = {}
+        for weekday, day_ranges in ranges.items():
+            if isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6:
+                raise InvalidInput("weekday must be 0 (Monday) to 6 (Sunday)", field="ranges")
+            parsed[weekday] = [(_time(a), _time(b)) for a, b in day_ranges]
+            if any(b <= a for a, b in parsed[weekday]):
+                raise InvalidInput("each range must end after it starts", field="ranges")
+        now = self._now()
+        async with self._tx() as s:
+            doctor = await self._get(s, m.Doctor, doctor_id, "doctor")
+            branch = await self._get(s, m.Branch, branch_id, "branch")
+            if branch.org_id != doctor.org_id:
+                raise NotFound("branch not found", branch_id=branch_id)
+            tz = zone(branch.timezone)
+            start_day = effective_from or now.astimezone(tz).date()
+            sc = m.Schedule
+            mine = (sc.doctor_id == doctor_id, sc.branch_id == branch_id)
+            # Rows that only begin on/after the change go; rows running into it end the day before.
+            await s.execute(delete(sc).where(*mine, sc.valid_from.is_not(None), sc.valid_from >= start_day))
+            await s.execute(update(sc).where(*mine, or_(sc.valid_until.is_(None), sc.valid_until >= start_day))
+                            .values(valid_until=start_day - dt.timedelta(days=1)))
+            s.add_all(sc(doctor_id=doctor_id, branch_id=branch_id, weekday=wd, start_time=a, end_time=b,
+                         slot_minutes=slot_minutes, valid_from=start_day, valid_until=None)
+                      for wd, day_ranges in sorted(parsed.items()) for a, b in day_ranges)
+            self._record(s, org_id=doctor.org_id, entity="doctor", entity_id=doctor_id,
+                         action="schedule.replaced", actor=actor, channel=channel,
+                         data={"branch_id": branch_id, "effective_from": start_day.isoformat(),
+                               "ranges": sum(len(r) for r in parsed.values())}, at=now)
+            booked = list(await s.scalars(select(m.Appointment).where(
+                m.Appointment.doctor_id == doctor_id, m.Appointment.branch_id == branch_id,
+                m.Appointment.status.in_((PENDING, CONFIRMED)),
+                m.Appointment.start_at >= max(now, local_day_bounds(start_day, tz)[0]),
+            ).order_by(m.Appointment.start_at)))
+            # Days with a per-date override keep their own ranges: the weekly change does not reach them.
+            overridden = set(await s.scalars(select(m.DateAvailability.day).where(
+                m.DateAvailability.doctor_id == doctor_id, m.DateAvailability.branch_id == branch_id,
+                m.DateAvailability.day >= start_day)))
+            booked = [x for x in booked if x.start_at.astimezone(tz).date() not in overridden]
+            outside = _misfits(booked, tz, lambda day: parsed.get(day.weekday(), []))
+            flagged = self._flag_for_reschedule(s, outside, reason="schedule_change", actor=actor,
+                                                channel=channel, now=now)
+            org_id = doctor.org_id
+        # After the commit, so a search cannot re-cache the old schedule in between.
+        self.invalidate_directory(org_id)
+        log.info("weekly schedule replaced doctor=%s branch=%s flagged=%d", doctor_id, branch_id, len(flagged))
+        return flagged
 
     async def pending_events(self, limit: int = 100) -> list[EventView]:
         """Unprocessed outbox events, oldest first."""
@@ -1027,6 +1085,19 @@ def _fills_gap(patient: m.Patient, phone: str | None, whatsapp_id: str | None, n
     """Whether `find_or_create_patient` would fill in a field the patient lacks."""
     return bool((phone and not patient.phone) or (whatsapp_id and not patient.whatsapp_id)
                 or (name and not patient.name) or (language and not patient.language))
+
+
+def _misfits(booked: Iterable[m.Appointment], tz: dt.tzinfo,
+             ranges_for: Callable[[dt.date], Sequence[tuple[dt.time, dt.time]]]) -> list[m.Appointment]:
+    """The appointments that fit inside none of their local day's working ranges."""
+    out: list[m.Appointment] = []
+    for appt in booked:
+        day = appt.start_at.astimezone(tz).date()
+        spans = [(dt.datetime.combine(day, a, tzinfo=tz), dt.datetime.combine(day, b, tzinfo=tz))
+                 for a, b in ranges_for(day)]
+        if not any(sa <= appt.start_at and appt.end_at <= sb for sa, sb in spans):
+            out.append(appt)
+    return out
 
 
 def _clean(name: str | None) -> str | None:
