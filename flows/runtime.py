@@ -82,9 +82,10 @@ def _answer(inbound: Inbound, session: dict) -> Answer:
                   latitude=inbound.latitude, longitude=inbound.longitude)
 
 
-async def run_turn(inbound: Inbound, state: dict | None, conversation: Conversation, deps: TurnDeps) -> TurnOutcome:
-    """Compute one turn. `state is None` (first contact, or the saved state expired or
-    was lost) restarts kindly, knowing the patient from the database."""
+async def _open_turn(inbound: Inbound, state: dict | None, conversation: Conversation,
+                     deps: TurnDeps) -> tuple[Turn, bool]:
+    """A Turn over the saved state (a fresh one when it is missing or unusable), with the
+    patient and branch loaded; also says whether the state was fresh."""
     fresh = state is None or state.get("v") != STATE_VERSION or not _valid(state)
     session: dict = {"v": STATE_VERSION} if fresh else dict(state)  # type: ignore[arg-type]
     turn = Turn(inbound=inbound, conversation=conversation, deps=deps, registry=_registry(), session=session)
@@ -94,6 +95,14 @@ async def run_turn(inbound: Inbound, state: dict | None, conversation: Conversat
         if patient.language and not session.get("lang"):
             session["lang"] = patient.language
     turn.load_branch()
+    return turn, fresh
+
+
+async def run_turn(inbound: Inbound, state: dict | None, conversation: Conversation, deps: TurnDeps) -> TurnOutcome:
+    """Compute one turn. `state is None` (first contact, or the saved state expired or
+    was lost) restarts kindly, knowing the patient from the database."""
+    turn, fresh = await _open_turn(inbound, state, conversation, deps)
+    session = turn.session
 
     command = None
     if inbound.kind is InboundKind.TEXT:
@@ -123,18 +132,11 @@ async def start_flow(name: str, data: dict, inbound: Inbound, state: dict | None
     """Open flow `name` with `data` for `inbound`'s sender, outside an ordinary turn (e.g. a
     reply to a reminder that asks to reschedule): the patient is looked up, the flow's first
     question is the reply, and the saved language is kept."""
-    fresh = state is None or state.get("v") != STATE_VERSION or not _valid(state)
-    session: dict = {"v": STATE_VERSION} if fresh else dict(state)  # type: ignore[arg-type]
-    turn = Turn(inbound=inbound, conversation=conversation, deps=deps, registry=_registry(), session=session)
-    if fresh or "patient_id" not in session:
-        patient = await turn.patient()
-        turn.set_patient(patient)
-        if patient.language and not session.get("lang"):
-            session["lang"] = patient.language
-    turn.load_branch()
-    session["misses"] = 0
+    turn, _fresh = await _open_turn(inbound, state, conversation, deps)
+    turn.session["misses"] = 0
     await turn.start(name, data)
     return TurnOutcome(replies=turn.replies, state=turn.session, patient_id=turn.session.get("patient_id"))
+
 
 def _valid(state: dict) -> bool:
     """False for a saved state this code cannot continue (a flow or state since renamed)."""
