@@ -72,6 +72,22 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return value.replace(tzinfo=dt.timezone.utc)
         return value.astimezone(dt.timezone.utc)
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        # SQLite stores our UTC values as ISO text; one C-level `fromisoformat` per value,
+        # instead of the generic DATETIME parser plus this decorator, keeps hot reads
+        # (the slot search reads hundreds of them) cheap.
+        fromiso, utc = dt.datetime.fromisoformat, dt.timezone.utc
+
+        def process(value: Any) -> dt.datetime | None:
+            if value is None:
+                return None
+            moment = fromiso(value) if isinstance(value, str) else value
+            return moment.replace(tzinfo=utc) if moment.tzinfo is None else moment.astimezone(utc)
+
+        return process
+
 
 def utcnow() -> dt.datetime:
     """The current time as an aware UTC datetime (the default clock)."""

@@ -319,15 +319,10 @@ class BookingService:
         weekly, breaks = await directory.schedules(s, sorted({d for d, _ in pairs}))
         avail = Availability(s, pairs, branches, weekly=weekly, breaks=breaks)
 
-        def keep(c: Candidate) -> bool:
-            return part is None or part_of_day(c.start.astimezone(zone(branches[c.branch_id].timezone))) == part
-
         if day is not None:
-            found = await avail.candidates(day, day, duration, now=now, not_before=not_before, not_after=not_after,
-                                           ignore_appointment_id=ignore_appointment_id,
-                                           limit=want if part is None else None)
             # Slots are generated per local day in each branch's zone, so all of them are on `day`.
-            return [c for c in found if keep(c)]
+            return await avail.candidates(day, day, duration, now=now, not_before=not_before, not_after=not_after,
+                                          ignore_appointment_id=ignore_appointment_id, limit=want, part=part)
         used_branches = {b for _, b in pairs}
         first = min(not_before[b].astimezone(zone(branches[b].timezone)).date() for b in used_branches)
         last = max(not_after[b].astimezone(zone(branches[b].timezone)).date() for b in used_branches)
@@ -336,9 +331,9 @@ class BookingService:
         while cursor <= last and len(out) < want:
             chunk_end = min(cursor + dt.timedelta(days=_SEARCH_CHUNK_DAYS - 1), last)
             found = await avail.candidates(cursor, chunk_end, duration, now=now, not_before=not_before,
-                                           not_after=not_after, ignore_appointment_id=ignore_appointment_id)
-            seen = {(c.doctor_id, c.branch_id, c.start) for c in out}
-            out.extend(c for c in found if keep(c) and (c.doctor_id, c.branch_id, c.start) not in seen)
+                                           not_after=not_after, ignore_appointment_id=ignore_appointment_id,
+                                           limit=want - len(out), part=part)
+            out.extend(found)  # chunks are disjoint local days, so no slot comes twice
             cursor = chunk_end + dt.timedelta(days=1)
         out.sort(key=lambda c: (c.start, c.doctor_id, c.branch_id))
         return out
