@@ -146,16 +146,40 @@ async def drain_child(count: int) -> None:
         return dt.datetime.now(dt.timezone.utc) + offset
 
     ctx = await build_context(settings, clock=clock)
-    started = time.perf_counter()
+    statements: Counter[str] = Counter()
+    if os.environ.get("BENCH_COUNT_SQL"):  # which statements a drain runs, and how often
+        from sqlalchemy import event
+
+        @event.listens_for(ctx["sessionmaker"].kw["bind"].sync_engine, "before_cursor_execute")
+        def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            statements[" ".join(statement.split())[:150]] += 1
+    started, cpu_started = time.perf_counter(), time.process_time()
     worker = Worker(functions=registry.functions(), redis_pool=ctx["redis"], ctx=ctx, burst=True,
                     handle_signals=False, poll_delay=0.05, max_jobs=64, keep_result=0)
     # The cron sweep, back to back until every row was handed over, while the worker runs.
+    profile_to = os.environ.get("BENCH_PROFILE_DRAIN")
+    if profile_to:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     for _ in range(1000):
         await sweep_scheduled(ctx)
-        await worker.async_run()
+        if profile_to:  # a profile wants a bounded run, not a finished drain
+            try:
+                await asyncio.wait_for(worker.async_run(), 45)
+            except TimeoutError:
+                break
+        else:
+            await worker.async_run()
         if await _left(ctx) == 0:
             break
     elapsed = time.perf_counter() - started
+    for statement, n in statements.most_common(40):
+        print(f"{n:7d} {statement}", file=sys.stderr)
+    if profile_to:
+        prof.disable()
+        prof.dump_stats(profile_to)
     from bot.sandbox.store import SandboxStore
 
     async with ctx["sessionmaker"]() as s:
@@ -174,7 +198,8 @@ async def drain_child(count: int) -> None:
                       "first": min(sent_at).isoformat() if sent_at else None,
                       "last": max(sent_at).isoformat() if sent_at else None,
                       "busiest_second": max(Counter(t.replace(microsecond=0) for t in sent_at).values(), default=0),
-                      "peak_kb": peak_kb, "jobs_failed": worker.jobs_failed}))
+                      "peak_kb": peak_kb, "jobs_failed": worker.jobs_failed,
+                      "cpu_s": time.process_time() - cpu_started}))
 
 
 async def _left(ctx: dict[str, Any]) -> int:
@@ -207,7 +232,7 @@ def main() -> int:
         asyncio.run(drain_child(args.count))
         return 0
     drain = args.count if args.drain is None else min(args.drain, args.count)
-    with Deployment(database_url=args.database_url, workers=0,
+    with Deployment(database_url=args.database_url, redis_url=os.environ.get("BENCH_REDIS_URL"), workers=0,
                     extra_env={"WHATSAPP_RATE_PER_S": str(args.rate)}) as dep:
         assert dep.database_url
         print(f"database: {dep.database_label}; {args.count} reminders, drain {drain} at {args.rate}/s", flush=True)
@@ -228,9 +253,12 @@ def main() -> int:
         if drain < args.count:
             asyncio.run(_keep_only(dep.database_url, drain))
         env = {**dep.env, "PORT": str(dep.ports[0])}
+        web_cpu_before = sum(dep.cpu_seconds().values())
         out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--drain-child", "--count", str(drain)],
                              env=env, cwd=ROOT, capture_output=True, text=True, check=False,
                              timeout=max(120, 3 * drain / args.rate + 60))
+        if os.environ.get("BENCH_COUNT_SQL"):
+            print(out.stderr[-12000:])
         if out.returncode != 0 or not out.stdout.strip():
             print(out.stderr[-4000:])
             return 1
@@ -246,6 +274,9 @@ def main() -> int:
         print(f"send rate: {rate:.1f} msg/s = {rate / args.rate:.1%} of the {args.rate}/s limit "
               f"(target >= 95%, never above); busiest second {result['busiest_second']} messages")
         print(f"worker memory peak: {result['peak_kb'] / 1024:.0f} MiB")
+        web_cpu = sum(dep.cpu_seconds().values()) - web_cpu_before
+        print(f"CPU per message sent: worker {1000 * result['cpu_s'] / max(sent, 1):.1f} ms, "
+              f"web + emulator {1000 * web_cpu / max(sent, 1):.1f} ms (this machine: {os.cpu_count()} CPUs)")
     return 0
 
 

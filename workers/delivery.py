@@ -45,6 +45,7 @@ from bot.messages import Channel, Reply, Template
 from bot.outbox import api
 from bot.outbox.limits import RateLimiter
 from bot.outbox.keys import SEND_JOB, send_job_id
+from bot.booking.models import Consent
 from bot.outbox.models import DeadLetter, OutboundMessage, OutboundState
 from bot.outbox.serialize import reply_from_dict
 
@@ -134,7 +135,8 @@ async def send_message(ctx: dict[str, Any], outbound_id: int) -> str:
     row, reply, used_fallback = prepared
     try:
         outcome = await _send_leased(ctx, row, reply, used_fallback)
-        await _kick_next(ctx, outbound_id)
+        if outcome != "sent":  # a recorded send enqueued the next row itself
+            await _kick_next(ctx, outbound_id)
         return outcome
     except Retry:
         raise  # the row was updated (lease released, due_at set) before raising
@@ -150,17 +152,6 @@ async def _send_leased(ctx: dict[str, Any], row: OutboundMessage, reply: Reply, 
     outbound_id = row.id
     channel = Channel(row.channel)
     account = sender_account(settings, row)
-
-    if row.patient_id is not None and await _consent_withdrawn(ctx, row):
-        async with ctx["sessionmaker"]() as session, session.begin():
-            stored = await session.get(OutboundMessage, outbound_id, with_for_update=True)
-            if stored is not None and stored.status == OutboundState.QUEUED:
-                stored.status = OutboundState.SUPPRESSED
-                stored.error_reason = "no consent"
-                stored.lease_until = None
-                stored.updated_at = ctx["clock"]()
-        await _count(ctx, channel, "suppressed")
-        return "suppressed"
 
     limiter: RateLimiter = ctx["limiter"]
     if row.purpose in BULK_PURPOSES:
@@ -239,6 +230,12 @@ async def _prepare(
             row.updated_at = now
             await _count(ctx, row.channel, "suppressed")
             return "suppressed"
+        if await _consent_withdrawn(session, row):
+            row.status = OutboundState.SUPPRESSED
+            row.error_reason = "no consent"
+            row.updated_at = now
+            await _count(ctx, row.channel, "suppressed")
+            return "suppressed"
         reply = reply_from_dict(row.reply)
         used_fallback = False
         if row.channel == Channel.WHATSAPP and not isinstance(reply, Template):
@@ -288,24 +285,39 @@ async def _kick_next(ctx: dict[str, Any], outbound_id: int) -> None:
     try:
         async with ctx["sessionmaker"]() as session:
             row = await session.get(OutboundMessage, outbound_id)
-            if row is None or row.status == OutboundState.QUEUED or row.purpose in BULK_PURPOSES:
+            if row is None or row.status == OutboundState.QUEUED:
                 return
-            following = (await session.execute(
-                select(OutboundMessage.id, OutboundMessage.due_at, OutboundMessage.lease_until)
-                .where(OutboundMessage.channel == row.channel, OutboundMessage.recipient == row.recipient,
-                       OutboundMessage.id > row.id, _owed_now(now))
-                .order_by(OutboundMessage.id).limit(1)
-            )).first()
-        if following is None:
-            return
-        next_id, due_at, lease_until = following
-        if lease_until is not None and lease_until > now:
-            return  # being sent right now: that run kicks the row after it
+            following = await _following(session, row, now)
+    except SQLAlchemyError:
+        log.warning("outbound %s: next row not looked up; the sweep will send it", outbound_id)
+        return
+    await _enqueue_following(ctx, outbound_id, following, now)
+
+
+async def _following(session: AsyncSession, row: OutboundMessage, now: dt.datetime) -> Any:
+    """(id, due_at, lease_until) of the next owed row to `row`'s recipient, if any."""
+    if row.purpose in BULK_PURPOSES:
+        return None
+    return (await session.execute(
+        select(OutboundMessage.id, OutboundMessage.due_at, OutboundMessage.lease_until)
+        .where(OutboundMessage.channel == row.channel, OutboundMessage.recipient == row.recipient,
+               OutboundMessage.id > row.id, _owed_now(now))
+        .order_by(OutboundMessage.id).limit(1)
+    )).first()
+
+
+async def _enqueue_following(ctx: dict[str, Any], outbound_id: int, following: Any, now: dt.datetime) -> None:
+    if following is None:
+        return
+    next_id, due_at, lease_until = following
+    if lease_until is not None and lease_until > now:
+        return  # being sent right now: that run kicks the row after it
+    try:
         # Its own job id: the waiting row's first job may still be finishing, and arq
         # would drop an enqueue under that id. A row in retry backoff keeps its backoff.
         await ctx["redis"].enqueue_job(SEND_JOB, next_id, _job_id=f"{send_job_id(next_id)}:after:{outbound_id}",
                                        _defer_until=due_at if due_at > now else None)
-    except (RedisError, OSError, SQLAlchemyError):
+    except (RedisError, OSError):
         log.warning("outbound %s: next row not enqueued; the sweep will", outbound_id)
 
 
@@ -322,17 +334,16 @@ async def _release(ctx: dict[str, Any], outbound_id: int, *, delay_s: float) -> 
         log.warning("outbound %s: lease not released", outbound_id)
 
 
-async def _consent_withdrawn(ctx: dict[str, Any], row: OutboundMessage) -> bool:
-    """The consent registry's answer for this patient, channel and purpose.
-
-    Asked outside our own transaction: the booking service opens its own, and on SQLite
-    two nested write transactions would wait for each other.
-    """
-    booking = ctx.get("booking")
-    if booking is None or row.patient_id is None or row.purpose == api.OPT_OUT_CONFIRMATION:
+async def _consent_withdrawn(session: AsyncSession, row: OutboundMessage) -> bool:
+    """The consent registry's answer for this patient, channel and purpose (latest record wins)."""
+    if row.patient_id is None or row.purpose == api.OPT_OUT_CONFIRMATION:
         return False
     purpose = "marketing" if row.purpose in MARKETING_PURPOSES else "service"
-    decision = await booking.has_consent(row.patient_id, channel=row.channel, purpose=purpose)
+    decision = await session.scalar(
+        select(Consent.given).where(Consent.patient_id == row.patient_id, Consent.channel == row.channel,
+                                    Consent.purpose == purpose)
+        .order_by(Consent.recorded_at.desc(), Consent.id.desc()).limit(1)
+    )
     # Marketing needs a yes; service messages only stop on an explicit no.
     return decision is False or (purpose == "marketing" and decision is None)
 
@@ -349,12 +360,14 @@ async def _call_provider(
 
 
 async def _record_sent(ctx: dict[str, Any], outbound_id: int, provider_id: str, used_fallback: bool) -> None:
+    """Commit the send, and enqueue the recipient's next owed row (read in the same transaction)."""
     now: dt.datetime = ctx["clock"]()
     async with ctx["sessionmaker"]() as session, session.begin():
         row = (await session.execute(
             select(OutboundMessage).where(OutboundMessage.id == outbound_id).with_for_update()
         )).scalar_one()
-        await api.settle(session, row)  # a status may have beaten us here
+        # Statuses that beat us here, under our key or under the id the provider just gave.
+        await api.settle(session, row, also_provider_id=provider_id)
         if row.provider_message_id is None:
             row.provider_message_id = provider_id
         elif row.provider_message_id != provider_id:
@@ -366,7 +379,8 @@ async def _record_sent(ctx: dict[str, Any], outbound_id: int, provider_id: str, 
         row.attempts += 1
         row.updated_at = now
         row.lease_until = None
-        await api.settle(session, row)  # statuses that arrived under the provider id
+        following = await _following(session, row, now)
+    await _enqueue_following(ctx, outbound_id, following, now)
 
 
 def _mark_failed(row: OutboundMessage, now: dt.datetime, *, code: str, reason: str) -> None:

@@ -48,6 +48,8 @@ SWEEP_SCHEDULED_JOB = "sweep_scheduled"
 # wait in the database for a sweep, so Redis never holds months of future jobs.
 LOOKAHEAD = dt.timedelta(minutes=5)
 SWEEP_BATCH = 5000
+# Due rows one send job settles together (its own and up to this many minus one others).
+SEND_BATCH = 50
 # A job may run a little before its time (clock skew between hosts); beyond this it waits.
 EARLY_TOLERANCE = dt.timedelta(seconds=2)
 
@@ -181,7 +183,8 @@ async def load_views(session: AsyncSession, appointment_ids: Iterable[int]) -> l
     """Appointment views read in the caller's session (no nested booking transaction).
 
     Related rows are loaded in one query per table and the views built from them (the
-    same fields as `bot.booking.views.appointment_view`, without a query per row)."""
+    same fields as `bot.booking.views.appointment_view`, without a query per row); the rows
+    stay in the session for the rest of its life."""
     ids = sorted(set(appointment_ids))
     out: list[AppointmentView] = []
     for chunk in _chunks(ids, 900):
@@ -192,6 +195,10 @@ async def load_views(session: AsyncSession, appointment_ids: Iterable[int]) -> l
             wanted = sorted({getattr(r, key) for r in rows})
             found = (await session.execute(select(model).where(model.id.in_(wanted)))).scalars().all() if wanted else []
             related[model] = {x.id: x for x in found}
+        # The session's identity map holds rows weakly: pin them for the session's life, so
+        # the callers' `session.get` of these patients, branches and appointments (contact,
+        # composing) are map hits instead of one query per row.
+        session.info.setdefault("pinned_rows", []).extend([*rows, *(x for d in related.values() for x in d.values())])
         for row in rows:
             patient = related[bm.Patient][row.patient_id]
             doctor = related[bm.Doctor][row.doctor_id]
@@ -249,10 +256,16 @@ def _still_owed(row: ScheduledSend, appt: AppointmentView | None, now: dt.dateti
 
 
 async def send_scheduled(ctx: dict[str, Any], send_id: int) -> str:
-    """arq job: send one scheduled row if the appointment still wants it; returns the outcome."""
+    """arq job: send one scheduled row if the appointment still wants it; returns the outcome.
+
+    The job also takes up to `SEND_BATCH - 1` other rows that are due by now, in the same
+    transaction: a reminder wave (thousands due in the same minutes) then costs one
+    transaction and one read of appointments, patients and branches per batch instead of
+    per row. The companions' own jobs find their rows done and are no-ops.
+    """
     deps = deps_from_ctx(ctx)
     now = deps.now()
-    outbound_id: int | None = None
+    outbound_ids: list[int] = []
     resync: list[int] = []
     async with deps.sessionmaker() as session, session.begin():
         row = (await session.execute(
@@ -263,41 +276,60 @@ async def send_scheduled(ctx: dict[str, Any], send_id: int) -> str:
         if row.send_at > now + EARLY_TOLERANCE:
             # Early (clock skew between hosts): the sweep enqueues it again when it is due.
             return "early"
-        views = await load_views(session, [row.appointment_id])
-        appt = views[0] if views else None
-        reason = _still_owed(row, appt, now)
-        if reason is not None:
-            row.status = "stale" if reason == "moved" else "cancelled"
-            row.reason, row.processed_at = reason, now
-            if reason == "moved":
-                resync.append(row.appointment_id)
-            outcome = row.status
-        else:
-            assert appt is not None
-            branch = await session.get(bm.Branch, appt.branch_id)
-            contact = await contact_for(session, appt.patient_id, preferred=await _booked_channel(session, appt.id),
-                                        default_language=branch.language if branch else "en")
-            composed = (await _composers()[row.kind](session, deps, row, appt, contact)
-                        if contact is not None else Composed(None, "no_contact"))
-            if composed.template is None or contact is None:
-                row.status, row.reason, row.processed_at = "skipped", composed.skip_reason, now
-                outcome = "skipped"
-            else:
-                outbound_id = await queue_message(
-                    session, org_id=appt.org_id, channel=contact.channel, recipient=contact.recipient,
-                    reply=composed.template, purpose=composed.purpose, idempotency_key=f"sched:{row.id}",
-                    appointment_id=appt.id, patient_id=appt.patient_id, now=now,
-                )
-                row.status, row.processed_at, row.outbound_id = "sent", now, outbound_id
-                row.channel, row.recipient = str(contact.channel), contact.recipient
-                outcome = "sent"
-    if outbound_id is not None and deps.arq is not None:
-        await enqueue_sends(deps.arq, [outbound_id])
+        companions = (await session.execute(
+            select(ScheduledSend)
+            .where(ScheduledSend.status == "scheduled", ScheduledSend.send_at <= now,
+                   ScheduledSend.id != send_id)
+            .order_by(ScheduledSend.send_at, ScheduledSend.id).limit(SEND_BATCH - 1)
+            # Rows another worker's batch holds are left to it (PostgreSQL; SQLite has one writer).
+            .with_for_update(skip_locked=True)
+        )).scalars().all()
+        batch = [row, *companions]
+        views = {v.id: v for v in await load_views(session, {r.appointment_id for r in batch})}
+        outcomes = {}
+        for item in batch:
+            outcome, outbound_id = await _send_one(session, deps, item, views.get(item.appointment_id), now)
+            outcomes[item.id] = outcome
+            if outbound_id is not None:
+                outbound_ids.append(outbound_id)
+            if outcome == "stale":
+                resync.append(item.appointment_id)
+    if outbound_ids and deps.arq is not None:
+        await enqueue_sends(deps.arq, outbound_ids)
     if resync:
         # The old reminder is a no-op; make sure the new time is reminded.
         await sync_and_enqueue(deps, resync)
-    log.info("scheduled send %s: %s", send_id, outcome)
-    return outcome
+    log.info("scheduled send %s: %s (%d in its batch)", send_id, outcomes[send_id], len(batch))
+    return outcomes[send_id]
+
+
+async def _send_one(
+    session: AsyncSession, deps: Deps, row: ScheduledSend, appt: AppointmentView | None, now: dt.datetime,
+) -> tuple[str, int | None]:
+    """Settle one claimed row in the caller's transaction: (outcome, outbound id if queued)."""
+    reason = _still_owed(row, appt, now)
+    if reason is not None:
+        row.status = "stale" if reason == "moved" else "cancelled"
+        row.reason, row.processed_at = reason, now
+        return row.status, None
+    assert appt is not None
+    # load_views put the appointment, patient and branch in the session: these are map hits.
+    branch = await session.get(bm.Branch, appt.branch_id)
+    contact = await contact_for(session, appt.patient_id, preferred=await _booked_channel(session, appt.id),
+                                default_language=branch.language if branch else "en")
+    composed = (await _composers()[row.kind](session, deps, row, appt, contact)
+                if contact is not None else Composed(None, "no_contact"))
+    if composed.template is None or contact is None:
+        row.status, row.reason, row.processed_at = "skipped", composed.skip_reason, now
+        return "skipped", None
+    outbound_id = await queue_message(
+        session, org_id=appt.org_id, channel=contact.channel, recipient=contact.recipient,
+        reply=composed.template, purpose=composed.purpose, idempotency_key=f"sched:{row.id}",
+        appointment_id=appt.id, patient_id=appt.patient_id, now=now,
+    )
+    row.status, row.processed_at, row.outbound_id = "sent", now, outbound_id
+    row.channel, row.recipient = str(contact.channel), contact.recipient
+    return "sent", outbound_id
 
 
 async def _booked_channel(session: AsyncSession, appointment_id: int) -> str | None:

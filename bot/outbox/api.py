@@ -215,23 +215,24 @@ async def record_status(session: AsyncSession, update_: StatusUpdate) -> None:
         await settle(session, row)
 
 
-async def settle(session: AsyncSession, row: OutboundMessage) -> None:
+async def settle(session: AsyncSession, row: OutboundMessage, *, also_provider_id: str | None = None) -> None:
     """Apply every status known for `row` (matched or still unmatched) to it.
 
     The row's status becomes the highest-ranked one seen, so it never moves backwards;
     a status carrying our key is proof that the provider accepted the message.
+    `also_provider_id`: a provider id just returned for the row, not yet stored on it.
     """
     match = [OutboundStatus.outbound_id == row.id, OutboundStatus.idempotency_key == row.idempotency_key]
-    if row.provider_message_id:
-        match.append(OutboundStatus.provider_message_id == row.provider_message_id)
+    provider_ids = {p for p in (row.provider_message_id, also_provider_id) if p}
+    if provider_ids:
+        match.append(OutboundStatus.provider_message_id.in_(sorted(provider_ids)))
     statuses = (await session.execute(select(OutboundStatus).where(or_(*match)))).scalars().all()
     if not statuses:
         return
-    await session.execute(
-        update(OutboundStatus)
-        .where(OutboundStatus.id.in_([s.id for s in statuses if s.outbound_id is None]))
-        .values(outbound_id=row.id)
-    )
+    unmatched = [s.id for s in statuses if s.outbound_id is None]
+    if unmatched:
+        await session.execute(update(OutboundStatus).where(OutboundStatus.id.in_(unmatched))
+                              .values(outbound_id=row.id))
     if row.provider_message_id is None:
         row.provider_message_id = statuses[0].provider_message_id
         row.sent_at = row.sent_at or min(s.occurred_at for s in statuses)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.booking.types import Actor
 from workers.models import ScheduledSend
 from workers.policy import set_branch_policy
-from workers.scheduled import enqueue_scheduled, sweep_scheduled
+from workers.scheduled import enqueue_scheduled, send_scheduled, sweep_scheduled
 from worker_helpers import book, drain, ist, outbound, tick
 
 PHONE = "+919845012345"
@@ -147,3 +147,24 @@ async def test_reminder_reaches_the_patient_through_the_emulator(ctx, db, bookin
     await tick(ctx, deliver=True)
     sent = await app.sent("sms", PHONE)
     assert len(sent) == 1 and "Reply 1 to confirm" in sent[0]["view"]["text"]
+
+
+async def test_a_reminder_wave_is_settled_in_batches_and_each_row_once(ctx, db, booking, clinic, clock):
+    patients = [await booking.find_or_create_patient(clinic.org_id, phone=f"98450 1234{i}", name=f"Pat{i} Kumar")
+                for i in range(4)]
+    due = [await book(booking, clinic, p.id, ist(3, 10 + i)) for i, p in enumerate(patients[:3])]
+    later = await book(booking, clinic, patients[3].id, ist(3, 16))
+    await tick(ctx)
+    clock.set(ist(2, 13))   # the 24 h reminders of the three morning visits are due, 16:00's is not
+    first = next(r for r in await rows_for(db, due[0].id) if r.offset_min == 1440)
+
+    assert await send_scheduled(ctx, first.id) == "sent"
+    sent = await outbound(db, purpose="reminder")
+    assert sorted(r.appointment_id for r in sent) == sorted(a.id for a in due)
+    assert {r.status for r in await rows_for(db, later.id)} == {"scheduled"}
+    for appt in due[1:]:  # the companions' own jobs find them done
+        row = next(r for r in await rows_for(db, appt.id) if r.offset_min == 1440)
+        assert row.status == "sent"
+        assert await send_scheduled(ctx, row.id) == "noop"
+    await tick(ctx)
+    assert len(await outbound(db, purpose="reminder")) == 3
