@@ -517,6 +517,9 @@ class BookingService:
         start = _aware(start, "start")
         now = self._now()
         async with self._tx() as s:
+            # The patient's row lock serializes one patient's concurrent holds, so the live-hold
+            # count below is read after the others committed (PostgreSQL; SQLite has one writer).
+            await s.execute(select(m.Patient.id).where(m.Patient.id == patient_id).with_for_update())
             # No separate organization lookup: every row below must belong to `org_id`. The four
             # rows, "works here" and the live-hold count come in one round trip; only when a row is
             # missing do the one-by-one lookups run, to name the missing one.

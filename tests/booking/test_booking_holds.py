@@ -90,6 +90,20 @@ async def test_at_most_three_live_holds(service, db, clinic, at):
     assert await count(db, m.Appointment) == 3
 
 
+async def test_concurrent_holds_of_one_patient_stop_at_three(service, db, clinic, at):
+    async def one(minute: int):
+        try:
+            return await service.hold(clinic.org_id, patient_id=clinic.patient_id, doctor_id=clinic.doctor_id,
+                                      branch_id=clinic.branch_id, appointment_type_id=clinic.type15_id,
+                                      start=at(MON, 9) + dt.timedelta(minutes=minute))
+        except TooManyHolds as exc:
+            return exc
+
+    results = await asyncio.gather(*(one(15 * i) for i in range(10)))
+    assert sum(not isinstance(r, TooManyHolds) for r in results) == 3
+    assert await count(db, m.Appointment, m.Appointment.patient_id == clinic.patient_id) == 3
+
+
 async def test_30_and_15_minute_bookings_never_overlap(service, clinic, at):
     other = await service.find_or_create_patient(clinic.org_id, phone="+919845000222")
     await service.hold(clinic.org_id, patient_id=clinic.patient_id, doctor_id=clinic.doctor_id,
