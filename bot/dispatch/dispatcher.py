@@ -40,6 +40,7 @@ from bot.inbox import service as inbox
 from bot.messages import Channel, Inbound, InboundKind, Reply, StatusUpdate, Text
 from bot.metrics import Metrics
 from bot.outbox import api as outbox
+from bot.outbox.group_commit import GroupCommit
 from bot.outbox.models import InboundMessage
 from flows.runtime import Conversation, TurnDeps, TurnOutcome, run_turn
 from flows.understand.commands import Command, global_command
@@ -102,6 +103,8 @@ class Dispatcher:
                              translator_for=self.translators)
         self._orgs: dict[tuple[str, str], tuple[float, OrganizationView | None]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # Statuses of concurrent webhooks share transactions (see GroupCommit).
+        self._statuses: GroupCommit[StatusUpdate] = GroupCommit(sessionmaker, _record_status)
 
     # -- the webhook entry points ------------------------------------------------------
     async def handle_inbounds(self, inbounds: Sequence[Inbound]) -> None:
@@ -141,13 +144,7 @@ class Dispatcher:
         `account` is our sending number, which Twilio's callback names (`From`)."""
         if not updates:
             return
-        async with self.sessionmaker() as session, session.begin():
-            for update in updates:
-                await outbox.record_status(session, update)
-                if update.error_code == TWILIO_OPTED_OUT and update.recipient:
-                    await outbox.set_opt_out(session, channel=update.channel, recipient=update.recipient,
-                                             opted_out=True, source=f"provider:{TWILIO_OPTED_OUT}",
-                                             at=update.timestamp)
+        await self._statuses.submit(updates)
         for update in updates:
             if update.error_code == TWILIO_OPTED_OUT and update.recipient and account:
                 org = await self.org_for(update.channel, account)
@@ -368,6 +365,13 @@ class Dispatcher:
     def _turn_count(self, channel: str, outcome: str) -> None:
         if self.metrics is not None:
             self.metrics.turns.labels(channel=str(channel), outcome=outcome).inc()
+
+
+async def _record_status(session: AsyncSession, update: StatusUpdate) -> None:
+    await outbox.record_status(session, update)
+    if update.error_code == TWILIO_OPTED_OUT and update.recipient:
+        await outbox.set_opt_out(session, channel=update.channel, recipient=update.recipient, opted_out=True,
+                                 source=f"provider:{TWILIO_OPTED_OUT}", at=update.timestamp)
 
 
 def _language(envelope: Envelope | None) -> str | None:
