@@ -163,9 +163,10 @@ class Dispatcher:
         return org
 
     async def aclose(self) -> None:
-        """Let fire-and-forget calls (read receipts) finish."""
+        """Let fire-and-forget calls (read receipts) and status writes in progress finish."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        await self._statuses.aclose()
 
     # -- one inbound, under its user's lock ----------------------------------------------
     async def _process(self, payload: bytes) -> bool:

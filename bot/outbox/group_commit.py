@@ -44,6 +44,12 @@ class GroupCommit(Generic[T]):
         # Shielded: a caller that goes away (client hung up) must not abort the others' commit.
         await asyncio.shield(done)
 
+    async def aclose(self) -> None:
+        """Wait for the writes in progress (call before disposing of the engine): a commit
+        abandoned mid-way would keep its connection, and on SQLite the write lock, open."""
+        while self._committer is not None and not self._committer.done():
+            await asyncio.shield(self._committer)
+
     async def _commit_waiting(self) -> None:
         while self._waiting:
             batch: list[tuple[Sequence[T], asyncio.Future[None]]] = []

@@ -68,3 +68,23 @@ async def test_a_bad_item_fails_only_its_caller(db):
     with pytest.raises(IntegrityError):
         await committer.submit(duplicate)
     assert await _count(db) == 6
+
+
+async def test_aclose_waits_for_the_commit_in_progress(db):
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_write(session: Any, row: OutboundStatus) -> None:
+        started.set()
+        await release.wait()
+        session.add(row)
+
+    committer = GroupCommit(db, slow_write)
+    caller = asyncio.create_task(committer.submit([_status("wamid.slow")]))
+    await started.wait()
+    caller.cancel()                      # the webhook's client hung up: the write goes on
+    closing = asyncio.create_task(committer.aclose())
+    await asyncio.sleep(0.05)
+    assert not closing.done()
+    release.set()
+    await closing
+    assert await _count(db) == 1
