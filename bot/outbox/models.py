@@ -49,7 +49,11 @@ class OutboundMessage(Base):
     """One message owed to a recipient, with its reply stored as JSON."""
 
     __tablename__ = "outbound_messages"
-    __table_args__ = (Index("ix_outbound_messages_status_due_at", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbound_messages_status_due_at", "status", "due_at"),
+        # One recipient's rows in creation order: the send job's ordering checks.
+        Index("ix_outbound_messages_recipient", "channel", "recipient", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[int] = mapped_column(Integer, index=True)
