@@ -86,10 +86,11 @@ class BookingPort(Protocol):
     async def hold(
         self, org_id: int, *, patient_id: int, doctor_id: int, branch_id: int,
         appointment_type_id: int, start: dt.datetime, actor: Actor = Actor.PATIENT,
-        channel: str | None = None,
+        channel: str | None = None, replacing_hold: int | None = None,
     ) -> AppointmentView:
         """Hold a slot for a few minutes (status HELD). Raises SlotUnavailable, OutsidePolicy,
-        TooManyHolds, InvalidInput, NotFound."""
+        TooManyHolds, InvalidInput, NotFound. `replacing_hold` (a hold on that slot) is
+        released in the same transaction."""
         ...
 
     async def confirm(
@@ -107,9 +108,10 @@ class BookingPort(Protocol):
 
     async def reschedule(
         self, appointment_id: int, *, start: dt.datetime, doctor_id: int | None = None,
-        actor: Actor = Actor.PATIENT, channel: str | None = None,
+        actor: Actor = Actor.PATIENT, channel: str | None = None, replacing_hold: int | None = None,
     ) -> AppointmentView:
-        """Move an appointment, keeping its id and code; the old slot is freed, history kept."""
+        """Move an appointment, keeping its id and code; the old slot is freed, history kept.
+        `replacing_hold` (a hold on the new slot) is released in the same transaction."""
         ...
 
     async def cancel(

@@ -346,20 +346,23 @@ async def accept_offer(
         moving_from = entry.appointment_id if entry else None
         hold_id = slot.hold_appointment_id
         slot_snapshot = (slot.org_id, slot.doctor_id, slot.branch_id, slot.start)
-    # The system's hold makes way for the winner's booking.
-    await _release_hold(deps, hold_id)
     org_id, doctor_id, branch_id, start = slot_snapshot
     replies: list[Reply] = []
     try:
+        # The system's hold makes way for the winner's booking in the booking's own
+        # transaction: no moment in which a chat booking could slip in between.
         if moving_from is not None:
-            booked = await deps.booking.reschedule(moving_from, start=start, actor=Actor.SYSTEM, channel=str(channel))
+            booked = await deps.booking.reschedule(moving_from, start=start, actor=Actor.SYSTEM,
+                                                   channel=str(channel), replacing_hold=hold_id)
         else:
             held = await deps.booking.hold(org_id, patient_id=offer.patient_id, doctor_id=doctor_id,
                                            branch_id=branch_id, appointment_type_id=offer.appointment_type_id,
-                                           start=start, actor=Actor.PATIENT, channel=str(channel))
+                                           start=start, actor=Actor.PATIENT, channel=str(channel),
+                                           replacing_hold=hold_id)
             booked = await deps.booking.confirm(held.id, actor=Actor.PATIENT, channel=str(channel))
     except BookingError as exc:
         log.info("asap offer %s could not be booked: %s", offer_id, exc.code)
+        await _release_hold(deps, hold_id)  # nobody claimed it after all: the slot is free again
         async with deps.sessionmaker() as session, session.begin():
             await session.execute(update(AsapOffer).where(AsapOffer.id == offer_id).values(status="gone"))
             await session.execute(update(AsapSlot).where(AsapSlot.id == offer.slot_id).values(status="lost"))

@@ -511,9 +511,11 @@ class BookingService:
     async def hold(
         self, org_id: int, *, patient_id: int, doctor_id: int, branch_id: int,
         appointment_type_id: int, start: dt.datetime, actor: Actor = Actor.PATIENT,
-        channel: str | None = None,
+        channel: str | None = None, replacing_hold: int | None = None,
     ) -> AppointmentView:
-        """Hold a slot for `hold_minutes` (status HELD)."""
+        """Hold a slot for `hold_minutes` (status HELD).
+
+        `replacing_hold`: a hold on that slot (the ASAP list's) released in the same transaction."""
         start = _aware(start, "start")
         now = self._now()
         async with self._tx() as s:
@@ -561,6 +563,7 @@ class BookingService:
                 raise TooManyHolds("too many slots on hold", limit=self.max_live_holds)
             end = await self._check_offered(s, branch=branch, doctor=doctor, duration=atype.duration_min,
                                             start=start, now=now)
+            await self._hand_over(s, replacing_hold, now)
             appt = m.Appointment(
                 code=await self._unused_code(s), org_id=org_id, patient_id=patient_id, doctor_id=doctor_id,
                 branch_id=branch_id, appointment_type_id=atype.id, mode=atype.mode, status=HELD,
@@ -600,15 +603,8 @@ class BookingService:
                 raise HoldExpired("the hold has expired", appointment_id=appt.id, code=appt.code)
             if appt.status != HELD:
                 raise InvalidTransition("cannot confirm", status=appt.status)
-            appt.status = PENDING if appt.prepay_minor > 0 else CONFIRMED
-            appt.hold_expires_at = None
-            appt.version += 1
-            appt.updated_at = now
-            self._history(s, appt, action="confirm", from_status=HELD, from_start=appt.start_at,
-                          from_doctor_id=appt.doctor_id, actor=actor, channel=channel, now=now)
-            self._record(s, org_id=appt.org_id, entity="appointment", entity_id=appt.id, action="confirm",
-                         actor=actor, channel=channel, event="appointment.created",
-                         payload=self._appt_payload(appt), at=now)
+            self._transition(s, appt, to=PENDING if appt.prepay_minor > 0 else CONFIRMED, action="confirm",
+                             event="appointment.created", actor=actor, channel=channel, now=now)
             return await appointment_view(s, appt)
 
     async def record_payment(
@@ -647,9 +643,11 @@ class BookingService:
 
     async def reschedule(
         self, appointment_id: int, *, start: dt.datetime, doctor_id: int | None = None,
-        actor: Actor = Actor.PATIENT, channel: str | None = None,
+        actor: Actor = Actor.PATIENT, channel: str | None = None, replacing_hold: int | None = None,
     ) -> AppointmentView:
-        """Move an appointment, keeping its id and code; the old slot is freed, history kept."""
+        """Move an appointment, keeping its id and code; the old slot is freed, history kept.
+
+        `replacing_hold`: a hold on the new slot (the ASAP list's) released in the same transaction."""
         start = _aware(start, "start")
         now = self._now()
         async with self._tx() as s:
@@ -674,6 +672,7 @@ class BookingService:
             end = await self._check_offered(s, branch=branch, doctor=doctor, duration=atype.duration_min,
                                             start=start, now=now)
             old_start, old_doctor = appt.start_at, appt.doctor_id
+            await self._hand_over(s, replacing_hold, now)
             await s.execute(delete(m.SlotCell).where(m.SlotCell.appointment_id == appt.id))
             appt.start_at, appt.end_at, appt.doctor_id = start, end, new_doctor_id
             appt.needs_reschedule = False
@@ -713,20 +712,41 @@ class BookingService:
                 raise InvalidTransition("cannot cancel this appointment", status=appt.status)
             branch = await self._get(s, m.Branch, appt.branch_id, "branch")
             self._check_change_window(appt, branch, actor, now)
-            before = appt.status
+            self._cancel_in(s, appt, reason=reason, actor=actor, channel=channel, now=now)
             await s.execute(delete(m.SlotCell).where(m.SlotCell.appointment_id == appt.id))
-            appt.status = CANCELLED
-            appt.cancel_reason = (reason or "")[:400]
-            appt.cancelled_by = str(actor)
-            appt.hold_expires_at = None
-            appt.version += 1
-            appt.updated_at = now
-            self._history(s, appt, action="cancel", from_status=before, from_start=appt.start_at,
-                          from_doctor_id=appt.doctor_id, actor=actor, channel=channel, now=now)
-            self._record(s, org_id=appt.org_id, entity="appointment", entity_id=appt.id, action="cancel",
-                         actor=actor, channel=channel, event="appointment.cancelled",
-                         payload=self._appt_payload(appt, was=before, cancelled_by=str(actor)), at=now)
             return await appointment_view(s, appt)
+
+    def _cancel_in(self, s: AsyncSession, appt: m.Appointment, *, reason: str, actor: Actor | str,
+                   channel: str | None, now: dt.datetime) -> None:
+        """Cancel `appt` in the caller's transaction (the caller frees its cells)."""
+        appt.cancel_reason = (reason or "")[:400]
+        appt.cancelled_by = str(actor)
+        self._transition(s, appt, to=CANCELLED, action="cancel", event="appointment.cancelled", actor=actor,
+                         channel=channel, now=now, was=appt.status, cancelled_by=str(actor))
+
+    def _transition(self, s: AsyncSession, appt: m.Appointment, *, to: str, action: str, event: str,
+                    actor: Actor | str, channel: str | None, now: dt.datetime, **payload: Any) -> None:
+        """Move `appt` to status `to` (no hold left on it), with history, audit and event."""
+        before = appt.status
+        appt.status = to
+        appt.hold_expires_at = None
+        appt.version += 1
+        appt.updated_at = now
+        self._history(s, appt, action=action, from_status=before, from_start=appt.start_at,
+                      from_doctor_id=appt.doctor_id, actor=actor, channel=channel, now=now)
+        self._record(s, org_id=appt.org_id, entity="appointment", entity_id=appt.id, action=action,
+                     actor=actor, channel=channel, event=event, payload=self._appt_payload(appt, **payload), at=now)
+
+    async def _hand_over(self, s: AsyncSession, hold_id: int | None, now: dt.datetime) -> None:
+        """Release a hold in the caller's transaction, so that the booking made in the same
+        transaction takes its place with no moment in which anyone else could."""
+        if hold_id is None:
+            return
+        held = await self._get(s, m.Appointment, hold_id, "appointment", lock=True)
+        if held.status != HELD:
+            return  # expired or released meanwhile: its slot is free (or taken) either way
+        self._cancel_in(s, held, reason="handed over", actor=Actor.SYSTEM, channel=None, now=now)
+        await s.execute(delete(m.SlotCell).where(m.SlotCell.appointment_id == held.id))
 
     async def _finish(self, appointment_id: int, status: AppointmentStatus, event: str,
                       actor: Actor, channel: str | None) -> AppointmentView:

@@ -167,3 +167,36 @@ async def test_concurrent_mixed_lengths_never_overlap(service, db, clinic, at):
     assert all(a_end <= b_start for (_a, a_end), (b_start, _b) in zip(spans, spans[1:]))
     assert spans[0][0] >= at(MON, 9) and spans[-1][1] <= at(MON, 11, 15)  # all inside 09:00–11:15
     assert await count(db, m.Appointment) == len(wins)
+
+
+async def test_a_hold_can_take_over_another_hold_in_one_transaction(service, db, clinic, at):
+    system = await service.find_or_create_patient(clinic.org_id, whatsapp_id="asap-system")
+    kept = await service.hold(clinic.org_id, patient_id=system.id, doctor_id=clinic.doctor_id,
+                              branch_id=clinic.branch_id, appointment_type_id=clinic.type30_id, start=at(MON, 9))
+    with pytest.raises(SlotUnavailable):   # without the hand-over the slot is taken
+        await service.hold(clinic.org_id, patient_id=clinic.patient_id, doctor_id=clinic.doctor_id,
+                           branch_id=clinic.branch_id, appointment_type_id=clinic.type30_id, start=at(MON, 9))
+    with pytest.raises(TooManyHolds):       # a failed booking leaves the replaced hold in place
+        await BookingService(db, clock=service._clock, max_live_holds=0).hold(
+            clinic.org_id, patient_id=clinic.patient_id, doctor_id=clinic.doctor_id, branch_id=clinic.branch_id,
+            appointment_type_id=clinic.type30_id, start=at(MON, 9), replacing_hold=kept.id)
+    assert (await service.get_appointment(kept.id)).status == AppointmentStatus.HELD
+
+    taken = await service.hold(clinic.org_id, patient_id=clinic.patient_id, doctor_id=clinic.doctor_id,
+                               branch_id=clinic.branch_id, appointment_type_id=clinic.type30_id, start=at(MON, 9),
+                               replacing_hold=kept.id)
+    assert (await service.get_appointment(kept.id)).status == AppointmentStatus.CANCELLED
+    assert await count(db, m.SlotCell, m.SlotCell.appointment_id == taken.id) == 6
+    assert await count(db, m.SlotCell, m.SlotCell.appointment_id == kept.id) == 0
+
+
+async def test_a_move_can_take_over_a_hold_on_the_new_slot(service, db, clinic, at):
+    system = await service.find_or_create_patient(clinic.org_id, whatsapp_id="asap-system")
+    mine = await service.confirm((await service.hold(
+        clinic.org_id, patient_id=clinic.patient_id, doctor_id=clinic.doctor_id, branch_id=clinic.branch_id,
+        appointment_type_id=clinic.type30_id, start=at(MON, 11))).id)
+    kept = await service.hold(clinic.org_id, patient_id=system.id, doctor_id=clinic.doctor_id,
+                              branch_id=clinic.branch_id, appointment_type_id=clinic.type30_id, start=at(MON, 9))
+    moved = await service.reschedule(mine.id, start=at(MON, 9), replacing_hold=kept.id)
+    assert moved.id == mine.id and moved.start == at(MON, 9)
+    assert (await service.get_appointment(kept.id)).status == AppointmentStatus.CANCELLED
