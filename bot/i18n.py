@@ -139,6 +139,13 @@ _ASCII_CURRENCY: dict[str, str] = {"INR": "Rs"}
 # --- locale resolution ----------------------------------------------------------------
 
 
+def translator_for(language: str | None, *, timezone: str, country: str = "IN") -> Translator:
+    """A Translator for callers without the process's `Translations` (reply paths that get
+    only a session): catalogs from `load_translations`, compiled once per process."""
+    lang = language or DEFAULT_LANGUAGE
+    return Translator(language=lang, country=country, timezone=timezone, translations=load_translations(lang))
+
+
 def normalize_language(code: str | None) -> str | None:
     """"hi-IN", "HI", "hi_IN" → "hi"; None when not one of SUPPORTED_LANGUAGES."""
     if not code:

@@ -339,7 +339,7 @@ class BookFlow(SlotPicking):
         return appt
 
     async def ask_confirm(self, turn: Turn) -> None:
-        t, data = turn.t, turn.data
+        t = turn.t
         await self._release(turn)
         appt = await self._hold(turn)
         if appt is None:

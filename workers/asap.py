@@ -29,7 +29,7 @@ from bot.booking import models as bm
 from bot.booking.errors import BookingError
 from bot.booking.service import BookingService
 from bot.booking.types import Actor, AppointmentStatus, AppointmentView
-from bot.i18n import Translator, load_translations
+from bot.i18n import translator_for
 from bot.messages import Channel, PaymentRequest, Reply, Text
 from bot.outbox.api import enqueue_sends, queue_message
 from workers.contact import contact_for
@@ -310,11 +310,6 @@ async def sweep_asap(ctx: dict[str, Any]) -> int:
 # --- answers ---------------------------------------------------------------------------------
 
 
-def _t(language: str | None, timezone: str, country: str = "IN") -> Translator:
-    lang = language or "en"
-    return Translator(language=lang, country=country, timezone=timezone, translations=load_translations(lang))
-
-
 async def accept_offer(
     deps: Deps, *, offer_id: int, channel: Channel | str, user_id: str, payments: Any | None = None,
 ) -> OfferResult:
@@ -331,7 +326,7 @@ async def accept_offer(
         assert slot is not None
         branch = await session.get(bm.Branch, slot.branch_id)
         language = (await session.get(bm.Patient, offer.patient_id)).language  # type: ignore[union-attr]
-        t = _t(language, slot.timezone, branch.country if branch else "IN")
+        t = translator_for(language, timezone=slot.timezone, country=branch.country if branch else "IN")
         if offer.status != "offered" or offer.expires_at <= now:
             return OfferResult(handled=True, action="gone", replies=(Text(t(
                 "Sorry, that time is no longer available. We will keep looking for an earlier time for you.")),))
@@ -437,7 +432,7 @@ async def decline_offer(deps: Deps, *, offer_id: int, channel: Channel | str, us
         slot = await session.get(AsapSlot, offer.slot_id)
         patient = await session.get(bm.Patient, offer.patient_id)
         assert slot is not None
-        t = _t(patient.language if patient else None, slot.timezone)
+        t = translator_for(patient.language if patient else None, timezone=slot.timezone)
         if offer.status == "offered":
             offer.status, offer.answered_at = "declined", now
             entry = await session.get(bm.WaitlistEntry, offer.waitlist_id)

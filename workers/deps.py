@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.db import utcnow
-from bot.i18n import Translations, Translator, load_translations
+from bot.i18n import Translations, Translator, translator_for
 from bot.message_templates import TemplateRegistry, load_registry
 
 Clock = Callable[[], dt.datetime]
@@ -43,8 +43,7 @@ class Deps:
         """A Translator from the catalogs compiled into `settings.var_dir`."""
         if self.translations is None:
             if self.settings is None:  # a caller without settings: catalogs compiled in memory
-                return Translator(language=language or "en", country=country, timezone=timezone,
-                                  translations=load_translations(language or "en"))
+                return translator_for(language, timezone=timezone, country=country)
             self.translations = Translations(self.settings.var_dir)
         return self.translations.translator(language, country=country, timezone=timezone)
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.booking import models as bm
 from bot.booking.errors import BookingError
 from bot.booking.types import Actor, AppointmentStatus, AppointmentView
-from bot.i18n import Translator, load_translations
+from bot.i18n import translator_for
 from bot.messages import Channel, Choices, Option, Reply, Template, Text
 from bot.outbox.api import queue_message
 from bot.outbox.models import OutboundMessage
@@ -42,11 +42,6 @@ async def expire_holds(ctx: dict[str, Any]) -> int:
     deps = deps_from_ctx(ctx)
     released = await deps.booking.release_expired_holds()
     return len(released)
-
-
-def _translator(language: str, appt: AppointmentView, country: str) -> Translator:
-    return Translator(language=language, country=country, timezone=appt.timezone,
-                      translations=load_translations(language))
 
 
 def _notice_template(deps: Deps, name: str, language: str, first_name: str | None,
@@ -128,7 +123,7 @@ async def handle_pick(booking: Any, sessionmaker: async_sessionmaker[AsyncSessio
     if row is None or contact is None or contact.recipient != user_id or branch is None:
         return None
     appt = await booking.get_appointment(appt_id)
-    t = _translator(contact.language, appt, branch.country)
+    t = translator_for(contact.language, timezone=appt.timezone, country=branch.country)
     start = dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
     try:
         moved = await booking.reschedule(appt_id, start=start, actor=Actor.PATIENT, channel=str(channel))

@@ -29,7 +29,7 @@ from bot.booking.errors import BookingError, OutsidePolicy
 from bot.booking.identity import normalize_code
 from bot.booking.types import Actor, AppointmentStatus, AppointmentView
 from bot.db import utcnow
-from bot.i18n import Translator, load_translations
+from bot.i18n import translator_for
 from bot.messages import Channel, Choices, Option, Reply, Text
 from bot.outbox.models import OutboundMessage
 from bot.outbox.upsert import insert_for
@@ -215,11 +215,6 @@ def _looks_like_answer(raw: str) -> bool:
     return len(raw) <= 12 and raw.strip(" .!?").lower() not in _GREETINGS
 
 
-def _translator(language: str | None, timezone: str, country: str = "IN") -> Translator:
-    lang = language or "en"
-    return Translator(language=lang, country=country, timezone=timezone, translations=load_translations(lang))
-
-
 async def _patient_language(session: AsyncSession, patient_id: int) -> str | None:
     patient = await session.get(bm.Patient, patient_id)
     return patient.language if patient else None
@@ -292,7 +287,7 @@ async def _ask_which(
         session.add(question)
         await session.flush()
         first = ordered[0]
-        t = _translator(await _patient_language(session, first.patient_id), first.timezone)
+        t = translator_for(await _patient_language(session, first.patient_id), timezone=first.timezone)
         options = tuple(
             Option(id=f"reminder_q:{question.id}:{n}",
                    title=_first_name(v.patient_name) or v.code,
@@ -349,7 +344,7 @@ async def _act(
 ) -> ReminderReplyResult:
     appt: AppointmentView = await booking.get_appointment(appointment_id)
     async with sessionmaker() as session:
-        t = _translator(await _patient_language(session, appt.patient_id), appt.timezone)
+        t = translator_for(await _patient_language(session, appt.patient_id), timezone=appt.timezone)
     when = t.datetime(appt.start)
     if appt.status not in (AppointmentStatus.CONFIRMED, AppointmentStatus.PENDING_PAYMENT) or appt.start <= now:
         return ReminderReplyResult(
@@ -407,7 +402,7 @@ async def _to_action(
                                   .values(answered_at=now))
         language = await _patient_language(session, patient_id) if patient_id else None
     log.info("staff action added: %s (appointment %s)", kind, appointment_id)
-    t = _translator(language, "UTC")
+    t = translator_for(language, timezone="UTC")
     replies: tuple[Reply, ...] = ()
     if reply:
         replies = (Text(t("Sorry, we did not understand that. Someone from the clinic will get back to you.")),)

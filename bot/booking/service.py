@@ -36,7 +36,7 @@ from bot.booking.errors import (
     TooManyHolds,
 )
 from bot.booking.identity import new_booking_code, normalize_code, normalize_phone
-from bot.booking.slots import cells_for, local_day_bounds, part_of_day, zone
+from bot.booking.slots import cells_for, local_day_bounds, zone
 from bot.booking.types import (
     Actor,
     AppointmentStatus,
