@@ -276,10 +276,12 @@ async def send_scheduled(ctx: dict[str, Any], send_id: int) -> str:
         if row.send_at > now + EARLY_TOLERANCE:
             # Early (clock skew between hosts): the sweep enqueues it again when it is due.
             return "early"
+        # Reminders only: composing one reads and writes nothing else, so a companion that
+        # fails to compose is simply left to its own job (see `_send_one`).
         companions = (await session.execute(
             select(ScheduledSend)
             .where(ScheduledSend.status == "scheduled", ScheduledSend.send_at <= now,
-                   ScheduledSend.id != send_id)
+                   ScheduledSend.kind == REMINDER, ScheduledSend.id != send_id)
             .order_by(ScheduledSend.send_at, ScheduledSend.id).limit(SEND_BATCH - 1)
             # Rows another worker's batch holds are left to it (PostgreSQL; SQLite has one writer).
             .with_for_update(skip_locked=True)
@@ -288,7 +290,8 @@ async def send_scheduled(ctx: dict[str, Any], send_id: int) -> str:
         views = {v.id: v for v in await load_views(session, {r.appointment_id for r in batch})}
         outcomes = {}
         for item in batch:
-            outcome, outbound_id = await _send_one(session, deps, item, views.get(item.appointment_id), now)
+            outcome, outbound_id = await _send_one(session, deps, item, views.get(item.appointment_id), now,
+                                                   companion=item is not row)
             outcomes[item.id] = outcome
             if outbound_id is not None:
                 outbound_ids.append(outbound_id)
@@ -305,20 +308,31 @@ async def send_scheduled(ctx: dict[str, Any], send_id: int) -> str:
 
 async def _send_one(
     session: AsyncSession, deps: Deps, row: ScheduledSend, appt: AppointmentView | None, now: dt.datetime,
+    *, companion: bool = False,
 ) -> tuple[str, int | None]:
-    """Settle one claimed row in the caller's transaction: (outcome, outbound id if queued)."""
+    """Settle one claimed row in the caller's transaction: (outcome, outbound id if queued).
+
+    A companion (another job's row taken into this batch) that fails to compose is left
+    scheduled for its own job, which fails and retries alone: one bad row never holds
+    back a wave."""
     reason = _still_owed(row, appt, now)
     if reason is not None:
         row.status = "stale" if reason == "moved" else "cancelled"
         row.reason, row.processed_at = reason, now
         return row.status, None
     assert appt is not None
-    # load_views put the appointment, patient and branch in the session: these are map hits.
-    branch = await session.get(bm.Branch, appt.branch_id)
-    contact = await contact_for(session, appt.patient_id, preferred=await _booked_channel(session, appt.id),
-                                default_language=branch.language if branch else "en")
-    composed = (await _composers()[row.kind](session, deps, row, appt, contact)
-                if contact is not None else Composed(None, "no_contact"))
+    try:
+        # load_views put the appointment, patient and branch in the session: these are map hits.
+        branch = await session.get(bm.Branch, appt.branch_id)
+        contact = await contact_for(session, appt.patient_id, preferred=await _booked_channel(session, appt.id),
+                                    default_language=branch.language if branch else "en")
+        composed = (await _composers()[row.kind](session, deps, row, appt, contact)
+                    if contact is not None else Composed(None, "no_contact"))
+    except Exception:
+        if not companion:
+            raise
+        log.exception("scheduled send %s could not be composed; left to its own job", row.id)
+        return "left", None
     if composed.template is None or contact is None:
         row.status, row.reason, row.processed_at = "skipped", composed.skip_reason, now
         return "skipped", None

@@ -31,6 +31,7 @@ class GroupCommit(Generic[T]):
         self._write = write
         self._max_items = max_items
         self._waiting: list[tuple[Sequence[T], asyncio.Future[None]]] = []
+        self._batch: list[tuple[Sequence[T], asyncio.Future[None]]] = []  # being committed
         self._committer: asyncio.Task[None] | None = None
 
     async def submit(self, items: Sequence[T]) -> None:
@@ -51,8 +52,17 @@ class GroupCommit(Generic[T]):
             await asyncio.shield(self._committer)
 
     async def _commit_waiting(self) -> None:
+        try:
+            await self._commit_all()
+        finally:
+            # Cancelled (loop shutting down): nobody may wait forever for an answer.
+            for _, done in (*self._batch, *self._waiting):
+                _settle(done, RuntimeError("write interrupted"))
+            self._batch, self._waiting = [], []
+
+    async def _commit_all(self) -> None:
         while self._waiting:
-            batch: list[tuple[Sequence[T], asyncio.Future[None]]] = []
+            self._batch = batch = []
             count = 0
             while self._waiting and (not batch or count + len(self._waiting[0][0]) <= self._max_items):
                 entry = self._waiting.pop(0)

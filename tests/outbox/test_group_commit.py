@@ -88,3 +88,21 @@ async def test_aclose_waits_for_the_commit_in_progress(db):
     release.set()
     await closing
     assert await _count(db) == 1
+
+
+async def test_a_committer_cancelled_mid_write_answers_its_callers(db):
+    started = asyncio.Event()
+
+    async def stuck_write(session: Any, row: OutboundStatus) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    committer = GroupCommit(db, stuck_write)
+    first = asyncio.create_task(committer.submit([_status("wamid.a")]))
+    await started.wait()
+    second = asyncio.create_task(committer.submit([_status("wamid.b")]))
+    await asyncio.sleep(0)
+    committer._committer.cancel()   # what a loop shutting down does to it
+    for caller in (first, second):
+        with pytest.raises(RuntimeError, match="interrupted"):
+            await asyncio.wait_for(caller, 5)

@@ -168,3 +168,4 @@ async def test_a_reminder_wave_is_settled_in_batches_and_each_row_once(ctx, db, 
         assert await send_scheduled(ctx, row.id) == "noop"
     await tick(ctx)
     assert len(await outbound(db, purpose="reminder")) == 3
+
