@@ -107,7 +107,8 @@ async def sync_appointments(
         for row in rows:
             existing.setdefault(row.appointment_id, []).append(row)
     due: list[ScheduledSend] = []
-    new_rows: list[ScheduledSend] = []
+    new_rows: list[dict[str, Any]] = []
+    due_new: list[str] = []  # job ids of new rows due soon (read back after the insert)
     for appt in appointments:
         policy = policies.get(appt.branch_id)
         if policy is None:
@@ -125,13 +126,16 @@ async def sync_appointments(
             row = by_key.get((kind, offset_min, appt.start))
             job_id = scheduled_job_id(kind, appt.id, offset_min, appt.start, appt.version)
             if row is None:
-                row = ScheduledSend(
-                    org_id=appt.org_id, appointment_id=appt.id, kind=kind, offset_min=offset_min,
-                    appointment_start=appt.start, appointment_version=appt.version, send_at=p.send_at,
-                    status="scheduled", job_id=job_id, created_at=now,
-                )
-                new_rows.append(row)
-            elif row.status in _REVIVABLE or (row.status == "scheduled" and row.job_id != job_id):
+                # Plain values, not ORM objects: a reminder wave plans tens of thousands.
+                new_rows.append({
+                    "org_id": appt.org_id, "appointment_id": appt.id, "kind": kind, "offset_min": offset_min,
+                    "appointment_start": appt.start, "appointment_version": appt.version, "send_at": p.send_at,
+                    "status": "scheduled", "job_id": job_id, "created_at": now,
+                })
+                if p.send_at <= now + LOOKAHEAD:
+                    due_new.append(job_id)
+                continue
+            if row.status in _REVIVABLE or (row.status == "scheduled" and row.job_id != job_id):
                 row.status, row.reason, row.processed_at = "scheduled", None, None
                 row.appointment_version, row.job_id, row.send_at = appt.version, job_id, p.send_at
             elif row.status != "scheduled":
@@ -140,11 +144,7 @@ async def sync_appointments(
                 due.append(row)
     if new_rows:
         # One executemany for the new rows; only the few due soon are read back for their ids.
-        cols = ("org_id", "appointment_id", "kind", "offset_min", "appointment_start", "appointment_version",
-                "send_at", "status", "job_id", "created_at")
-        await session.execute(insert(ScheduledSend), [{c: getattr(r, c) for c in cols} for r in new_rows])
-        due_new = {r.job_id for r in due if r.id is None}
-        due = [r for r in due if r.id is not None]
+        await session.execute(insert(ScheduledSend), new_rows)
         for chunk in _chunks(sorted(due_new), 500):  # type: ignore[arg-type]
             due += (await session.execute(select(ScheduledSend).where(ScheduledSend.job_id.in_(chunk)))).scalars().all()
     await session.flush()
