@@ -175,6 +175,14 @@ class BookingService:
             raise NotFound(f"{what} not found", **{f"{what}_id": ident})
         return row
 
+    async def _doctor_and_branch(self, s: AsyncSession, doctor_id: int, branch_id: int) -> tuple[m.Doctor, m.Branch]:
+        """A doctor and a branch of the same organization (else NotFound)."""
+        doctor = await self._get(s, m.Doctor, doctor_id, "doctor")
+        branch = await self._get(s, m.Branch, branch_id, "branch")
+        if branch.org_id != doctor.org_id:
+            raise NotFound("branch not found", branch_id=branch_id)
+        return doctor, branch
+
     async def _org(self, session: AsyncSession, org_id: int) -> m.Organization:
         return await self._get(session, m.Organization, org_id, "organization")
 
@@ -991,10 +999,7 @@ class BookingService:
             raise InvalidInput("each range must end after it starts", field="ranges")
         now = self._now()
         async with self._tx() as s:
-            doctor = await self._get(s, m.Doctor, doctor_id, "doctor")
-            branch = await self._get(s, m.Branch, branch_id, "branch")
-            if branch.org_id != doctor.org_id:
-                raise NotFound("branch not found", branch_id=branch_id)
+            doctor, branch = await self._doctor_and_branch(s, doctor_id, branch_id)
             await s.execute(delete(m.DateAvailability).where(
                 m.DateAvailability.doctor_id == doctor_id, m.DateAvailability.branch_id == branch_id,
                 m.DateAvailability.day == day))
@@ -1043,10 +1048,7 @@ class BookingService:
                 raise InvalidInput("each range must end after it starts", field="ranges")
         now = self._now()
         async with self._tx() as s:
-            doctor = await self._get(s, m.Doctor, doctor_id, "doctor")
-            branch = await self._get(s, m.Branch, branch_id, "branch")
-            if branch.org_id != doctor.org_id:
-                raise NotFound("branch not found", branch_id=branch_id)
+            doctor, branch = await self._doctor_and_branch(s, doctor_id, branch_id)
             tz = zone(branch.timezone)
             start_day = effective_from or now.astimezone(tz).date()
             sc = m.Schedule
