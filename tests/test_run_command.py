@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,16 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import PROJECT_ROOT, Settings
 from bot.db import Base
 from bot.sandbox.patient import SandboxPatient
+from live_app import free_port
 
 STARTUP_BOUND_S = 90.0    # migrate + seed + embedded Redis + web + worker, on a slow CI box
 EXIT_BOUND_S = 60.0       # the worker's drain (send timeout + margin) plus the web shutdown
 COMMAND_BOUND_S = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _embedded_env(var_dir: Path, **extra: str) -> dict[str, str]:
@@ -81,7 +75,7 @@ def _running(pid: int) -> bool:
 def run_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, str], Path]]:
     """`python -m bot run` on a free port with a fresh var dir; killed (group) if a test fails."""
     var_dir = tmp_path / "var"
-    env = _embedded_env(var_dir, PORT=str(_free_port()))
+    env = _embedded_env(var_dir, PORT=str(free_port()))
     log_path = tmp_path / "run.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=PROJECT_ROOT, env=env,

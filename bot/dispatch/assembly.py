@@ -9,8 +9,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.app_keys import ARQ, REDIS, SERVICES, SESSIONMAKER, SETTINGS
+from bot.app_keys import ARQ, CLOCK, REDIS, SERVICES, SESSIONMAKER, SETTINGS
 from bot.config import Settings
+from bot.db import utcnow
 from bot.dispatch.dispatcher import DispatchLimits, Dispatcher
 from bot.messages import Inbound
 
@@ -33,7 +34,7 @@ def _booking_service(app: web.Application) -> Any:
     if service is None:
         from bot.booking.service import BookingService  # noqa: PLC0415
 
-        service = BookingService(app[SESSIONMAKER])
+        service = BookingService(app[SESSIONMAKER], clock=app.get(CLOCK, utcnow))
         app[SERVICES]["booking"] = service
     return service
 
@@ -71,7 +72,7 @@ async def _dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
         await sender.mark_read(inbound.message_id, typing=True, phone_id=inbound.account)
 
     dispatcher = Dispatcher(
-        sessionmaker=app[SESSIONMAKER], redis=app[REDIS], arq=app[ARQ], booking=booking,
+        sessionmaker=app[SESSIONMAKER], redis=app[REDIS], arq=app[ARQ], booking=booking, clock=app.get(CLOCK, utcnow),
         payments=_payment_port(app, booking), mark_read=mark_read, metrics=app.get(METRICS),
         translators=TranslatorFactory(Translations(settings.var_dir)),
         limits=DispatchLimits(inbound_burst=settings.inbound_burst,

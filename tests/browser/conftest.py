@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from bot.booking.seed import seed_demo
 from bot.config import Settings
 from browser_support import chromium_page
 from workers.main import worker_kwargs
+from live_app import free_port
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,10 @@ class Live:
     db: async_sessionmaker[AsyncSession]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def live(settings: Settings, db: async_sessionmaker[AsyncSession], redis: Redis) -> AsyncIterator[Live]:
     """The app on a free port, the worker polling its queue, the demo clinic seeded."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     app_settings = settings.with_(port=port, public_url=base, sandbox=True,
                                   whatsapp_api_base=f"{base}/sandbox/graph",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,14 +22,9 @@ from bot.dispatch.keys import SEQ_PREFIX, user_key
 from bot.inbox.models import HandoffMessageRow, HandoffRow
 from bot.outbox.models import InboundMessage, OutboundMessage, RecipientOptOut
 from bot.sandbox import payloads
+from live_app import free_port
 
 _counter = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -15,8 +15,6 @@ from the webhooks' own (real) timestamps.
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import warnings
 import datetime as dt
 from collections.abc import AsyncIterator
@@ -24,24 +22,16 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
-from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.app import create_app
-from bot.app_keys import CLOCK, SERVICES
 from bot.booking import models as bm
 from bot.booking.seed import seed_demo
-from bot.booking.service import BookingService
 from bot.config import Settings
-from bot.dispatch.assembly import DISPATCHER
-from workers import registry
-from workers.main import build_context, close_context
 
 from e2e_transcript import Harness
+from live_app import running_app
 
 IST = ZoneInfo("Asia/Kolkata")
 HOLIDAY_MARGIN_DAYS = 21
@@ -69,50 +59,13 @@ async def pick_monday(db: async_sessionmaker[AsyncSession]) -> dt.date:
         day += dt.timedelta(days=1)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def harness(settings: Settings, db: async_sessionmaker[AsyncSession], redis: Redis) -> AsyncIterator[Harness]:
     """The running app + worker, the seeded demo clinic and the pinned clock."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    # The emulators report only "delivered" (not sent/delivered/read): each status is a
-    # webhook and a commit, and the status path has its own tests in tests/outbox.
-    app_settings = settings.with_(port=port, public_url=base, sandbox=True,
-                                  whatsapp_api_base=f"{base}/sandbox/graph",
-                                  twilio_api_base=f"{base}/sandbox/twilio",
-                                  extra={**settings.extra, "MYMEDIC_SANDBOX_STATUSES": "delivered"})
-    await seed_demo(db, app_settings)
+    await seed_demo(db, settings)
     monday = await pick_monday(db)
     clock = PinnedClock(dt.datetime.combine(monday, dt.time(7, 0), IST).astimezone(dt.timezone.utc))
-
-    app = create_app(app_settings)
-    app[CLOCK] = clock                                              # the sandbox pay page
-    app[SERVICES]["booking"] = BookingService(db, clock=clock)      # the dispatcher's booking core and payments
-
-    async def pin_dispatcher(app: web.Application) -> AsyncIterator[None]:
-        # The assembly builds the dispatcher without a clock (it does not read app[CLOCK]);
-        # give the conversation the same pinned time as the booking core.
-        dispatcher = app[DISPATCHER]
-        dispatcher.clock = clock
-        dispatcher.deps = dataclasses.replace(dispatcher.deps, clock=clock)
-        yield
-
-    app.cleanup_ctx.append(pin_dispatcher)
-    server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server()
-
-    ctx = await build_context(app_settings)
-    worker = Worker(functions=registry.functions(), redis_pool=ctx["redis"], ctx=ctx, burst=False,
-                    handle_signals=False, poll_delay=0.01, keep_result=0)
-    task = asyncio.create_task(worker.async_run())
-    try:
+    async with running_app(settings, clock=clock) as (app_settings, _ctx):
         async with aiohttp.ClientSession() as http:
             harness = Harness(settings=app_settings, http=http, db=db, redis=redis, monday=monday,
                               clock=clock)
@@ -122,8 +75,3 @@ async def harness(settings: Settings, db: async_sessionmaker[AsyncSession], redi
             # patient would read them in this order: see the report in the outbox.
             warnings.warn("replies of one turn reached the emulator out of queue order: "
                           + "; ".join(harness.reordered), stacklevel=1)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await close_context(ctx)
-        await server.close()

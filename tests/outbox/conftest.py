@@ -14,7 +14,8 @@ from aiohttp.test_utils import TestServer
 from bot.app import create_app
 from bot.config import Settings
 from bot.sandbox.store import SandboxStore
-from outbox_helpers import Clock, Emulator, emulated, free_port
+from live_app import free_port
+from outbox_helpers import Clock, Emulator, emulated
 from workers.main import build_context, close_context
 
 

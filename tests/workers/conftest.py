@@ -16,7 +16,8 @@ from bot.app_keys import CLOCK
 from bot.booking.service import BookingService
 from bot.config import Settings
 from bot.sandbox.store import SandboxStore
-from worker_helpers import App, Clinic, Clock, _free_port, build_clinic
+from live_app import free_port
+from worker_helpers import App, Clinic, Clock, build_clinic
 from workers.main import build_context, close_context
 
 
@@ -27,7 +28,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def app(settings: Settings, engine: Any, db: Any, redis: Any, clock: Clock) -> AsyncIterator[App]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     app_settings = settings.with_(port=port, public_url=base, sandbox=True,
                                   whatsapp_api_base=f"{base}/sandbox/graph",

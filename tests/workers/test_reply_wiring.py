@@ -8,7 +8,6 @@ offers are produced by the worker's own sweeps (`tick`) at that clock's time.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
@@ -16,24 +15,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
-from arq.worker import Worker
 from sqlalchemy import select
 
-from bot.app import create_app
-from bot.app_keys import CLOCK, SERVICES
 from bot.booking import models as bm
 from bot.booking.service import BookingService
 from bot.booking.types import Actor, AppointmentStatus
 from bot.config import Settings
-from bot.dispatch.assembly import DISPATCHER
 from bot.messages import Channel, Inbound, InboundKind
 from bot.outbox.models import InboundMessage, OutboundMessage
 from bot.sandbox.patient import SandboxPatient
-from worker_helpers import Clinic, Clock, _free_port, book, build_clinic, ist, tick
-from workers import registry
-from workers.main import build_context, close_context
+from live_app import running_app
+from worker_helpers import Clinic, Clock, book, build_clinic, ist, tick
 from workers.models import AttendanceConfirmation, StaffAction
 from workers.reply_wiring import may_answer_reminder
 
@@ -65,37 +57,9 @@ async def live(settings: Settings, db: Any, redis: Any) -> AsyncIterator[Live]:
         # The webhooks name our numbers; the dispatcher finds the clinic by them.
         s.add_all([bm.ChannelAccount(org_id=clinic.org_id, channel="whatsapp", address=settings.whatsapp_phone_id),
                    bm.ChannelAccount(org_id=clinic.org_id, channel="sms", address=settings.twilio_from)])
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    app_settings = settings.with_(port=port, public_url=base, sandbox=True,
-                                  whatsapp_api_base=f"{base}/sandbox/graph",
-                                  twilio_api_base=f"{base}/sandbox/twilio",
-                                  extra={**settings.extra, "MYMEDIC_SANDBOX_STATUSES": "delivered"})
-    app = create_app(app_settings)
-    app[CLOCK] = clock
-    app[SERVICES]["booking"] = BookingService(db, clock=clock)
-
-    async def pin_dispatcher(app: web.Application) -> AsyncIterator[None]:
-        dispatcher = app[DISPATCHER]
-        dispatcher.clock = clock
-        dispatcher.deps = dataclasses.replace(dispatcher.deps, clock=clock)
-        yield
-
-    app.cleanup_ctx.append(pin_dispatcher)
-    server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server()
-    ctx = await build_context(app_settings, clock=clock)
-    worker = Worker(functions=registry.functions(), redis_pool=ctx["redis"], ctx=ctx, burst=False,
-                    handle_signals=False, poll_delay=0.01, keep_result=0)
-    task = asyncio.create_task(worker.async_run())
-    try:
-        async with aiohttp.ClientSession() as http:
-            yield Live(app_settings, base, http, ctx, clinic, clock)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await close_context(ctx)
-        await server.close()
+    async with running_app(settings, clock=clock, worker_clock=clock) as (app_settings, ctx), \
+            aiohttp.ClientSession() as http:
+        yield Live(app_settings, app_settings.public_url, http, ctx, clinic, clock)
 
 
 async def remind(live: Live, moment: Any) -> None:

@@ -9,7 +9,6 @@ to the emulator through the real pywa/twilio clients.
 from __future__ import annotations
 
 import datetime as dt
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -111,12 +110,6 @@ async def build_clinic(db: async_sessionmaker[AsyncSession]) -> Clinic:
         s.add_all([t30, t15, tf, tp])
         await s.flush()
         return Clinic(org.id, branch.id, d1.id, d2.id, t30.id, t15.id, tf.id, tp.id)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
