@@ -268,9 +268,6 @@ def main() -> int:
         if out.returncode != 0 or not out.stdout.strip():
             print(out.stderr[-4000:])
             return 1
-        if out.returncode != 0:
-            print(out.stderr[-4000:])
-            return 1
         result = json.loads(out.stdout.strip().splitlines()[-1])
         sent = result["sent"]
         span = result["span_s"]
