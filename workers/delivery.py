@@ -33,6 +33,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.booking.service import latest_consent
 from bot.channels.errors import (
     ReEngagementRequired,
     RecipientOptedOut,
@@ -45,7 +46,6 @@ from bot.messages import Channel, Reply, Template
 from bot.outbox import api
 from bot.outbox.limits import RateLimiter
 from bot.outbox.keys import SEND_JOB, send_job_id
-from bot.booking.models import Consent
 from bot.outbox.models import DeadLetter, OutboundMessage, OutboundState
 from bot.outbox.serialize import reply_from_dict
 
@@ -339,11 +339,7 @@ async def _consent_withdrawn(session: AsyncSession, row: OutboundMessage) -> boo
     if row.patient_id is None or row.purpose == api.OPT_OUT_CONFIRMATION:
         return False
     purpose = "marketing" if row.purpose in MARKETING_PURPOSES else "service"
-    decision = await session.scalar(
-        select(Consent.given).where(Consent.patient_id == row.patient_id, Consent.channel == row.channel,
-                                    Consent.purpose == purpose)
-        .order_by(Consent.recorded_at.desc(), Consent.id.desc()).limit(1)
-    )
+    decision = await latest_consent(session, row.patient_id, channel=row.channel, purpose=purpose)
     # Marketing needs a yes; service messages only stop on an explicit no.
     return decision is False or (purpose == "marketing" and decision is None)
 

@@ -99,6 +99,15 @@ def _aware(value: dt.datetime, name: str) -> dt.datetime:
     return value.astimezone(dt.timezone.utc)
 
 
+async def latest_consent(session: AsyncSession, patient_id: int, *, channel: str, purpose: str) -> bool | None:
+    """The patient's latest consent answer for (channel, purpose) in the caller's session (None: never asked)."""
+    return await session.scalar(
+        select(m.Consent.given).where(m.Consent.patient_id == patient_id, m.Consent.channel == channel,
+                                      m.Consent.purpose == purpose)
+        .order_by(m.Consent.recorded_at.desc(), m.Consent.id.desc()).limit(1)
+    )
+
+
 class BookingService:
     """Implements `flows.ports.BookingPort` plus the operations workers and staff need."""
 
@@ -843,11 +852,7 @@ class BookingService:
 
     async def has_consent(self, patient_id: int, *, channel: str, purpose: str) -> bool | None:
         async with self._read() as s:
-            return await s.scalar(
-                select(m.Consent.given).where(m.Consent.patient_id == patient_id, m.Consent.channel == channel,
-                                              m.Consent.purpose == purpose)
-                .order_by(m.Consent.recorded_at.desc(), m.Consent.id.desc()).limit(1)
-            )
+            return await latest_consent(s, patient_id, channel=channel, purpose=purpose)
 
     # --- ASAP list ------------------------------------------------------------------
     async def join_waitlist(
