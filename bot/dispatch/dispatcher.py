@@ -104,7 +104,7 @@ class Dispatcher:
         self._orgs: dict[tuple[str, str], tuple[float, OrganizationView | None]] = {}
         self._background: set[asyncio.Task[None]] = set()
         # Statuses of concurrent webhooks share transactions (see GroupCommit).
-        self._statuses: GroupCommit[StatusUpdate] = GroupCommit(sessionmaker, _record_status)
+        self._statuses: GroupCommit[StatusUpdate] = GroupCommit(sessionmaker, _record_statuses)
 
     # -- the webhook entry points ------------------------------------------------------
     async def handle_inbounds(self, inbounds: Sequence[Inbound]) -> None:
@@ -368,11 +368,13 @@ class Dispatcher:
             self.metrics.turns.labels(channel=str(channel), outcome=outcome).inc()
 
 
-async def _record_status(session: AsyncSession, update: StatusUpdate) -> None:
-    await outbox.record_status(session, update)
-    if update.error_code == TWILIO_OPTED_OUT and update.recipient:
-        await outbox.set_opt_out(session, channel=update.channel, recipient=update.recipient, opted_out=True,
-                                 source=f"provider:{TWILIO_OPTED_OUT}", at=update.timestamp)
+async def _record_statuses(session: AsyncSession, updates: Sequence[StatusUpdate]) -> None:
+    """One group commit's statuses, written set-based; a Twilio 21610 also suppresses the number."""
+    await outbox.record_statuses(session, updates)
+    for update in updates:
+        if update.error_code == TWILIO_OPTED_OUT and update.recipient:
+            await outbox.set_opt_out(session, channel=update.channel, recipient=update.recipient, opted_out=True,
+                                     source=f"provider:{TWILIO_OPTED_OUT}", at=update.timestamp)
 
 
 def _language(envelope: Envelope | None) -> str | None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from arq.connections import ArqRedis
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from bot.db import utcnow
 from bot.messages import Channel, Inbound, Reply, StatusUpdate, Template
@@ -50,6 +52,18 @@ STATUS_RANK: dict[str, int] = {
 _ROW_STATUS = {"undelivered": OutboundState.FAILED, "failed": OutboundState.FAILED,
                "sent": OutboundState.SENT, "delivered": OutboundState.DELIVERED,
                "read": OutboundState.READ}
+
+# Bound parameters per statement at most: SQLite builds before 3.32 allow 999, so batches
+# are cut into chunks below that on every backend.
+_MAX_PARAMS = 900
+_T = TypeVar("_T")
+# What settling reads and writes of an outbound row: loading only these skips decoding the
+# stored reply (JSON) of every row a status batch names.
+_SETTLED_COLUMNS = load_only(
+    OutboundMessage.idempotency_key, OutboundMessage.provider_message_id, OutboundMessage.status,
+    OutboundMessage.sent_at, OutboundMessage.error_code, OutboundMessage.error_reason,
+    OutboundMessage.updated_at,
+)
 
 # Purposes that are allowed to reach an opted-out recipient (the confirmation of the opt-out).
 OPT_OUT_CONFIRMATION = "opt_out_confirmation"
@@ -99,21 +113,23 @@ async def queue_message(
     free-form reply (outside the 24-hour window).
     """
     created = now or utcnow()
+    values = dict(
+        org_id=org_id, channel=str(channel), account=account, recipient=recipient,
+        purpose=purpose, idempotency_key=idempotency_key, reply=reply_to_dict(reply),
+        fallback=reply_to_dict(fallback) if fallback is not None else None,
+        status=OutboundState.QUEUED, not_before=not_before,
+        due_at=max(not_before, created) if not_before else created,
+        appointment_id=appointment_id, patient_id=patient_id, in_reply_to=in_reply_to,
+        used_fallback=False, attempts=0, created_at=created, updated_at=created,
+    )
+    # One Core statement with bound parameters: compiled once and cached, where `.values()`
+    # with literals (ORM insert) was rebuilt per message — a reminder wave queues thousands.
     stmt = (
-        insert_for(session, OutboundMessage)
-        .values(
-            org_id=org_id, channel=str(channel), account=account, recipient=recipient,
-            purpose=purpose, idempotency_key=idempotency_key, reply=reply_to_dict(reply),
-            fallback=reply_to_dict(fallback) if fallback is not None else None,
-            status=OutboundState.QUEUED, not_before=not_before,
-            due_at=max(not_before, created) if not_before else created,
-            appointment_id=appointment_id, patient_id=patient_id, in_reply_to=in_reply_to,
-            used_fallback=False, attempts=0, created_at=created, updated_at=created,
-        )
+        insert_for(session, OutboundMessage.__table__)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(OutboundMessage.id)
     )
-    new_id = (await session.execute(stmt)).scalar_one_or_none()
+    new_id = (await session.execute(stmt, values)).scalar_one_or_none()
     if new_id is not None:
         return int(new_id)
     existing = await session.execute(
@@ -197,22 +213,68 @@ async def record_status(session: AsyncSession, update_: StatusUpdate) -> None:
     provider), so a status that beats the send's own commit still counts: it is kept
     unmatched and applied when the send records its provider id.
     """
-    stmt = (
-        insert_for(session, OutboundStatus)
-        .values(channel=str(update_.channel), provider_message_id=update_.provider_message_id,
-                idempotency_key=update_.idempotency_key, status=update_.status,
-                occurred_at=update_.timestamp, recorded_at=utcnow(), error_code=update_.error_code)
-        .on_conflict_do_nothing(index_elements=["provider_message_id", "status"])
+    await record_statuses(session, [update_])
+
+
+async def record_statuses(session: AsyncSession, updates: Sequence[StatusUpdate]) -> None:
+    """`record_status` for a whole batch, with a constant number of statements per batch.
+
+    Each (message, status) is stored once (the first of duplicates wins, as does an
+    earlier webhook's copy); the outbound rows they name, by provider id or by our key, are
+    locked and settled together (`settle_many`), so the order of statuses inside the batch
+    does not matter: read before delivered still ends at read.
+    """
+    unique: dict[tuple[str, str], StatusUpdate] = {}
+    for item in updates:
+        unique.setdefault((item.provider_message_id, item.status), item)
+    if not unique:
+        return
+    rows = await _lock_rows_for(session, unique.values())
+    by_provider_id = {row.provider_message_id: row for row in rows if row.provider_message_id}
+    by_key = {row.idempotency_key: row for row in rows}
+    recorded_at = utcnow()
+    values = []
+    # Sorted by the unique key: concurrent batches then insert (and wait on) in one order.
+    for (provider_id, status), item in sorted(unique.items()):
+        row = by_provider_id.get(provider_id) or (by_key.get(item.idempotency_key) if item.idempotency_key else None)
+        values.append({
+            # Matched at insert when the row is known: no UPDATE needed to match it later.
+            "outbound_id": row.id if row is not None else None, "channel": str(item.channel),
+            "provider_message_id": provider_id, "idempotency_key": item.idempotency_key, "status": status,
+            "occurred_at": item.timestamp, "recorded_at": recorded_at, "error_code": item.error_code,
+        })
+    # One executemany of one cached statement (a multi-row VALUES would be compiled anew for
+    # every batch size, which costs more CPU than the insert itself). The plain table, not
+    # the ORM class: nothing here needs the ORM's per-row bulk bookkeeping.
+    await session.execute(
+        insert_for(session, OutboundStatus.__table__)
+        .on_conflict_do_nothing(index_elements=["provider_message_id", "status"]),
+        values,
     )
-    await session.execute(stmt)
-    match = [OutboundMessage.provider_message_id == update_.provider_message_id]
-    if update_.idempotency_key:
-        match.append(OutboundMessage.idempotency_key == update_.idempotency_key)
-    row = (await session.execute(
-        select(OutboundMessage).where(or_(*match)).with_for_update()
-    )).scalars().first()
-    if row is not None:
-        await settle(session, row)
+    await settle_many(session, rows)
+    await session.flush()
+
+
+async def _lock_rows_for(session: AsyncSession, updates: Iterable[StatusUpdate]) -> list[OutboundMessage]:
+    """The outbound rows `updates` name (by provider id or by our key), locked, in id order."""
+    provider_ids = sorted({item.provider_message_id for item in updates})
+    keys = sorted({item.idempotency_key for item in updates if item.idempotency_key})
+    found: dict[int, OutboundMessage] = {}
+    step = _MAX_PARAMS // 2
+    for start in range(0, max(len(provider_ids), len(keys)), step):
+        match = []
+        if provider_ids[start:start + step]:
+            match.append(OutboundMessage.provider_message_id.in_(provider_ids[start:start + step]))
+        if keys[start:start + step]:
+            match.append(OutboundMessage.idempotency_key.in_(keys[start:start + step]))
+        # Locked in id order, so two batches naming the same rows cannot deadlock each other.
+        result = await session.execute(
+            select(OutboundMessage).options(_SETTLED_COLUMNS).where(or_(*match))
+            .order_by(OutboundMessage.id).with_for_update()
+        )
+        for row in result.scalars():
+            found[row.id] = row
+    return [found[row_id] for row_id in sorted(found)]
 
 
 async def settle(session: AsyncSession, row: OutboundMessage, *, also_provider_id: str | None = None) -> None:
@@ -222,17 +284,74 @@ async def settle(session: AsyncSession, row: OutboundMessage, *, also_provider_i
     a status carrying our key is proof that the provider accepted the message.
     `also_provider_id`: a provider id just returned for the row, not yet stored on it.
     """
-    match = [OutboundStatus.outbound_id == row.id, OutboundStatus.idempotency_key == row.idempotency_key]
-    provider_ids = {p for p in (row.provider_message_id, also_provider_id) if p}
-    if provider_ids:
-        match.append(OutboundStatus.provider_message_id.in_(sorted(provider_ids)))
-    statuses = (await session.execute(select(OutboundStatus).where(or_(*match)))).scalars().all()
+    await settle_many(session, [row], also_provider_ids={row.id: also_provider_id} if also_provider_id else None)
+
+
+async def settle_many(
+    session: AsyncSession, rows: Sequence[OutboundMessage], *,
+    also_provider_ids: Mapping[int, str] | None = None,
+) -> None:
+    """`settle` for many rows, reading their statuses with one SELECT per chunk of rows.
+
+    A status belongs to a row when it is matched to it already, carries its key, or carries
+    its provider id (stored, or just returned: `also_provider_ids` maps row id → that id).
+    Statuses not yet matched are matched here. Changes are left to the caller's flush.
+    """
+    rows = list({row.id: row for row in rows}.values())
+    if not rows:
+        return
+    also = also_provider_ids or {}
+    provider_ids = {row.id: {p for p in (row.provider_message_id, also.get(row.id)) if p} for row in rows}
+    table = OutboundStatus.__table__
+    statuses: dict[int, Any] = {}
+    for chunk in _chunks(rows, _MAX_PARAMS // 4):
+        pids = sorted({p for row in chunk for p in provider_ids[row.id]})
+        match = [table.c.outbound_id.in_([row.id for row in chunk]),
+                 table.c.idempotency_key.in_([row.idempotency_key for row in chunk])]
+        if pids:
+            match.append(table.c.provider_message_id.in_(pids))
+        # Plain rows, not ORM objects: read once and dropped (cheaper, and nothing to flush).
+        result = await session.execute(select(
+            table.c.id, table.c.outbound_id, table.c.idempotency_key, table.c.provider_message_id,
+            table.c.status, table.c.occurred_at, table.c.error_code,
+        ).where(or_(*match)).order_by(table.c.id))
+        for status in result:
+            statuses[status.id] = status
     if not statuses:
         return
-    unmatched = [s.id for s in statuses if s.outbound_id is None]
-    if unmatched:
-        await session.execute(update(OutboundStatus).where(OutboundStatus.id.in_(unmatched))
-                              .values(outbound_id=row.id))
+    by_id = {row.id: row for row in rows}
+    by_key = {row.idempotency_key: row for row in rows}
+    by_provider_id = {p: row for row in rows for p in provider_ids[row.id]}
+    per_row: dict[int, list[Any]] = {}
+    for status in statuses.values():  # in id order: the first status names the provider id
+        owners = {status.outbound_id} if status.outbound_id in by_id else set()
+        for owner in (by_key.get(status.idempotency_key), by_provider_id.get(status.provider_message_id)):
+            if owner is not None:
+                owners.add(owner.id)
+        for owner_id in owners:
+            per_row.setdefault(owner_id, []).append(status)
+    to_match: dict[int, int] = {}
+    for row_id, known in per_row.items():
+        for status in known:
+            if status.outbound_id is None:
+                to_match.setdefault(status.id, row_id)
+    # Before the rows change: this statement would otherwise autoflush them, and the
+    # caller's own changes to the rows would then cost a second UPDATE of each.
+    for chunk_ids in _chunks(sorted(to_match), _MAX_PARAMS // 3):
+        await session.execute(
+            update(OutboundStatus).where(OutboundStatus.id.in_(chunk_ids))
+            .values(outbound_id=case({sid: to_match[sid] for sid in chunk_ids}, value=OutboundStatus.id))
+            # Nothing of these rows is loaded as objects here; no need to look for them.
+            .execution_options(synchronize_session=False)
+        )
+    now = utcnow()
+    for row_id, known in per_row.items():
+        _apply(by_id[row_id], known, now)
+
+
+def _apply(row: OutboundMessage, statuses: Sequence[Any], now: dt.datetime) -> None:
+    """Move `row` to the highest-ranked of `statuses` (never backwards); fill in what the
+    first status proves (provider id, send time) when the send has not recorded it yet."""
     if row.provider_message_id is None:
         row.provider_message_id = statuses[0].provider_message_id
         row.sent_at = row.sent_at or min(s.occurred_at for s in statuses)
@@ -245,4 +364,9 @@ async def settle(session: AsyncSession, row: OutboundMessage, *, also_provider_i
         if new_status == OutboundState.FAILED:
             row.error_code = str(best.error_code) if best.error_code is not None else "provider_failed"
             row.error_reason = "provider reported failure"
-    row.updated_at = utcnow()
+    row.updated_at = now
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), max(size, 1)):
+        yield items[start:start + size]

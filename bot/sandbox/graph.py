@@ -2,8 +2,9 @@
 
 It checks the bearer token and the payload the way Meta does (list ≤ 10 rows, titles
 ≤ 24, ≤ 3 buttons of ≤ 20 characters, bodies ≤ 1024 …) and answers with Graph errors,
-records each accepted send, then posts signed `sent`/`delivered`/`read` statuses to our
-own `/webhooks/whatsapp` carrying `biz_opaque_callback_data` back.
+records each accepted send, then reports signed `sent`/`delivered`/`read` statuses to our
+own `/webhooks/whatsapp` carrying `biz_opaque_callback_data` back — batched, several
+sends' statuses per webhook, as Meta does (see `StatusBatcher`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from typing import Any
 
 from aiohttp import web
@@ -241,17 +243,14 @@ async def messages_endpoint(request: web.Request) -> web.Response:
         statuses = [("failed", [{"code": code, "title": _ERROR_TEXTS.get(code, "Error"), "message": _ERROR_TEXTS.get(code, "Error")}])]
     else:
         statuses = [(status, None) for status in rt.statuses("whatsapp")]
-    if statuses:
-        rt.spawn(_post_statuses(rt, phone_id, wamid, to, recipient, body.get("biz_opaque_callback_data"), statuses))
+    # Queued, not posted here: the batcher coalesces many sends' statuses into one webhook.
+    timestamp = int(time.time())
+    callback_data = body.get("biz_opaque_callback_data")
+    rt.whatsapp_statuses.add(
+        payloads.WhatsAppStatus(phone_id=phone_id, message_id=wamid, status=status, recipient_phone=to,
+                                recipient_user_id=recipient, callback_data=callback_data, errors=errors,
+                                timestamp=timestamp)
+        for status, errors in statuses
+    )
     return web.json_response({"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": wamid}]})
 
-
-async def _post_statuses(rt: SandboxRuntime, phone_id: str, wamid: str, to: str | None, recipient: str | None,
-                         callback_data: str | None, statuses: list[tuple[str, list[dict[str, Any]] | None]]) -> None:
-    for status, errors in statuses:
-        payload = payloads.whatsapp_status_webhook(
-            phone_id=phone_id, message_id=wamid, status=status, recipient_phone=to,
-            recipient_user_id=recipient, callback_data=callback_data, errors=errors,
-        )
-        body, headers = payloads.signed_json(payload, rt.settings.whatsapp_app_secret)
-        await rt.post_webhook("/webhooks/whatsapp", data=body, headers=headers)

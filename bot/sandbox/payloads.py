@@ -10,6 +10,8 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bot.channels.sms import compute_signature
@@ -92,6 +94,20 @@ def whatsapp_message_webhook(
     return _envelope(value)
 
 
+@dataclass(frozen=True, slots=True)
+class WhatsAppStatus:
+    """One status of one of our sends, as the emulator reports it by webhook."""
+
+    phone_id: str
+    message_id: str
+    status: str
+    recipient_phone: str | None
+    recipient_user_id: str | None
+    callback_data: str | None
+    errors: list[dict[str, Any]] | None = None
+    timestamp: int | None = None
+
+
 def whatsapp_status_webhook(
     *,
     phone_id: str,
@@ -104,28 +120,50 @@ def whatsapp_status_webhook(
     timestamp: int | None = None,
 ) -> dict[str, Any]:
     """A `messages` webhook carrying one status of one of our sends."""
-    st: dict[str, Any] = {"id": message_id, "status": status, "timestamp": str(timestamp or int(time.time()))}
-    contact: dict[str, Any] = {}
-    if recipient_phone:
-        st["recipient_id"] = recipient_phone.lstrip("+")
-        contact["wa_id"] = st["recipient_id"]
-    if recipient_user_id:
-        st["recipient_user_id"] = recipient_user_id
-        contact["user_id"] = recipient_user_id
-    if callback_data:
-        st["biz_opaque_callback_data"] = callback_data
-    if errors:
-        st["errors"] = errors
-    if status in ("sent", "delivered"):
-        st["pricing"] = {"billable": False, "pricing_model": "PMP", "category": "service", "type": "free_customer_service"}
-    value: dict[str, Any] = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": DISPLAY_PHONE, "phone_number_id": phone_id},
-        "statuses": [st],
-    }
-    if contact:
-        value["contacts"] = [contact]
-    return _envelope(value)
+    return whatsapp_statuses_webhook([WhatsAppStatus(
+        phone_id=phone_id, message_id=message_id, status=status, recipient_phone=recipient_phone,
+        recipient_user_id=recipient_user_id, callback_data=callback_data, errors=errors, timestamp=timestamp,
+    )])
+
+
+def whatsapp_statuses_webhook(statuses: Sequence[WhatsAppStatus]) -> dict[str, Any]:
+    """One `messages` webhook carrying several statuses, as Meta batches them: one change
+    per phone number id, its statuses in the given order, `contacts` naming each recipient once."""
+    values: dict[str, dict[str, Any]] = {}
+    seen_contacts: dict[str, set[tuple[str | None, str | None]]] = {}
+    now = str(int(time.time()))
+    for status in statuses:
+        value = values.get(status.phone_id)
+        if value is None:
+            value = values[status.phone_id] = {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": DISPLAY_PHONE, "phone_number_id": status.phone_id},
+                "statuses": [],
+            }
+            seen_contacts[status.phone_id] = set()
+        st: dict[str, Any] = {"id": status.message_id, "status": status.status,
+                              "timestamp": str(status.timestamp) if status.timestamp else now}
+        contact: dict[str, Any] = {}
+        if status.recipient_phone:
+            st["recipient_id"] = status.recipient_phone.lstrip("+")
+            contact["wa_id"] = st["recipient_id"]
+        if status.recipient_user_id:
+            st["recipient_user_id"] = status.recipient_user_id
+            contact["user_id"] = status.recipient_user_id
+        if status.callback_data:
+            st["biz_opaque_callback_data"] = status.callback_data
+        if status.errors:
+            st["errors"] = status.errors
+        if status.status in ("sent", "delivered"):
+            st["pricing"] = {"billable": False, "pricing_model": "PMP", "category": "service",
+                             "type": "free_customer_service"}
+        value["statuses"].append(st)
+        identity = (contact.get("wa_id"), contact.get("user_id"))
+        if contact and identity not in seen_contacts[status.phone_id]:
+            seen_contacts[status.phone_id].add(identity)
+            value.setdefault("contacts", []).append(contact)
+    changes = [{"value": value, "field": "messages"} for value in values.values()]
+    return {"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "changes": changes}]}
 
 
 def _envelope(value: dict[str, Any]) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """The sandbox's per-app resources: settings, the Redis store, one HTTP client for the
-webhooks the emulators post back to us, and the background tasks doing that."""
+webhooks the emulators post back to us, the background tasks doing that, and the batcher
+coalescing WhatsApp statuses into few webhooks (as Meta does)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 import aiohttp
@@ -14,6 +16,7 @@ from yarl import URL
 
 from bot.config import Settings
 from bot.message_templates import TemplateError, TemplateRegistry, load_registry
+from bot.sandbox import payloads
 from bot.sandbox.store import SandboxStore
 
 log = logging.getLogger(__name__)
@@ -22,6 +25,57 @@ CALLBACK_TIMEOUT_S = 10.0
 # Which delivery statuses the emulators report after a successful send. Benchmarks may
 # trim them (MYMEDIC_SANDBOX_STATUSES="" for none, or e.g. "delivered").
 DEFAULT_STATUSES = {"whatsapp": ("sent", "delivered", "read"), "sms": ("sent", "delivered")}
+# Statuses per WhatsApp status webhook at most (Meta batches too; a bound keeps one POST small).
+MAX_STATUSES_PER_WEBHOOK = 100
+# How long the next webhook waits for more statuses (Meta's statuses come late anyway):
+# paced sends arrive evenly spaced and would otherwise cost one webhook each.
+STATUS_LINGER_S = 0.1
+
+
+class StatusBatcher:
+    """Coalesces statuses into batched webhooks, posted one at a time.
+
+    `add` queues and returns at once. A single poster task waits `linger_s` for company,
+    takes everything queued at that moment (up to `max_batch`), posts it, and loops while
+    more is queued: a lone send's statuses go out after the linger, and under load the
+    statuses that arrive meanwhile ride together in the next webhook. Queue order is post
+    order, so a message's statuses (queued together, in order) never overtake each other.
+    """
+
+    def __init__(self, post: Callable[[Sequence[payloads.WhatsAppStatus]], Awaitable[None]], *,
+                 max_batch: int = MAX_STATUSES_PER_WEBHOOK, linger_s: float = STATUS_LINGER_S) -> None:
+        self._post = post
+        self._max_batch = max_batch
+        self._linger_s = linger_s
+        self._queue: deque[payloads.WhatsAppStatus] = deque()
+        self._poster: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def add(self, statuses: Iterable[payloads.WhatsAppStatus]) -> None:
+        """Queue `statuses` (in order) for the next webhook."""
+        if self._closed:
+            return
+        self._queue.extend(statuses)
+        if self._queue and (self._poster is None or self._poster.done()):
+            self._poster = asyncio.create_task(self._post_queued())
+
+    async def _post_queued(self) -> None:
+        while self._queue:
+            if self._linger_s > 0 and len(self._queue) < self._max_batch:
+                await asyncio.sleep(self._linger_s)
+            batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
+            try:
+                await self._post(batch)
+            except Exception:  # noqa: BLE001 - one lost webhook must not stop the later ones
+                log.exception("sandbox status webhook failed")
+
+    async def aclose(self) -> None:
+        """Stop posting (what is still queued is dropped, as with a provider going away)."""
+        self._closed = True
+        self._queue.clear()
+        if self._poster is not None:
+            self._poster.cancel()
+            await asyncio.gather(self._poster, return_exceptions=True)
 
 
 class SandboxRuntime:
@@ -33,6 +87,7 @@ class SandboxRuntime:
         self.http = http
         self._tasks: set[asyncio.Task[None]] = set()
         self._templates: TemplateRegistry | None = None
+        self.whatsapp_statuses = StatusBatcher(self._post_whatsapp_statuses)
 
     def templates(self) -> TemplateRegistry | None:
         """The approved-template registry (loaded once), to show template sends as text."""
@@ -73,7 +128,14 @@ class SandboxRuntime:
             log.warning("sandbox webhook %s failed: %s", path_and_query.split("?")[0], type(exc).__name__)
             return 0
 
+    async def _post_whatsapp_statuses(self, statuses: Sequence[payloads.WhatsAppStatus]) -> None:
+        payload = payloads.whatsapp_statuses_webhook(statuses)
+        body, headers = payloads.signed_json(payload, self.settings.whatsapp_app_secret)
+        await self.post_webhook("/webhooks/whatsapp", data=body, headers=headers)
+
     async def aclose(self) -> None:
+        """Stop the status poster and the background callbacks, then close the HTTP client."""
+        await self.whatsapp_statuses.aclose()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -34,8 +35,11 @@ async def test_concurrent_callers_share_transactions_and_return_after_their_comm
         transactions += 1
         return db()
 
-    async def write(session: Any, row: OutboundStatus) -> None:
-        session.add(row)
+    batches: list[int] = []
+
+    async def write(session: Any, rows: Sequence[OutboundStatus]) -> None:
+        batches.append(len(rows))
+        session.add_all(rows)
         await session.flush()
 
     committer = GroupCommit(counting_sessionmaker, write)
@@ -50,11 +54,13 @@ async def test_concurrent_callers_share_transactions_and_return_after_their_comm
     assert seen == [2] * 40
     assert await _count(db) == 80
     assert transactions < 40  # the first caller alone, then the ones that queued meanwhile together
+    assert len(batches) == transactions and sum(batches) == 80  # one write call per transaction
+    assert max(batches) > 2
 
 
 async def test_a_bad_item_fails_only_its_caller(db):
-    async def write(session: Any, row: OutboundStatus) -> None:
-        session.add(row)
+    async def write(session: Any, rows: Sequence[OutboundStatus]) -> None:
+        session.add_all(rows)
         await session.flush()
 
     committer = GroupCommit(db, write)
@@ -73,10 +79,10 @@ async def test_a_bad_item_fails_only_its_caller(db):
 async def test_aclose_waits_for_the_commit_in_progress(db):
     started, release = asyncio.Event(), asyncio.Event()
 
-    async def slow_write(session: Any, row: OutboundStatus) -> None:
+    async def slow_write(session: Any, rows: Sequence[OutboundStatus]) -> None:
         started.set()
         await release.wait()
-        session.add(row)
+        session.add_all(rows)
 
     committer = GroupCommit(db, slow_write)
     caller = asyncio.create_task(committer.submit([_status("wamid.slow")]))
@@ -93,7 +99,7 @@ async def test_aclose_waits_for_the_commit_in_progress(db):
 async def test_a_committer_cancelled_mid_write_answers_its_callers(db):
     started = asyncio.Event()
 
-    async def stuck_write(session: Any, row: OutboundStatus) -> None:
+    async def stuck_write(session: Any, rows: Sequence[OutboundStatus]) -> None:
         started.set()
         await asyncio.Event().wait()
 

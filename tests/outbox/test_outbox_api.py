@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot.messages import Channel, Inbound, InboundKind, StatusUpdate, Template, Text
 from bot.outbox import api
@@ -164,3 +164,115 @@ async def test_opt_out_and_back_in(db) -> None:
         await api.set_opt_out(session, **args, opted_out=False, source="sms:START", at=T0 + dt.timedelta(minutes=1))
     async with db() as session:
         assert not await api.is_opted_out(session, **args)
+
+
+class _Statements:
+    """Counts the SQL statements the engine runs (an executemany counts once)."""
+
+    def __init__(self, engine) -> None:  # noqa: ANN001
+        self.engine, self.count = engine.sync_engine, 0
+
+    def _seen(self, *_args) -> None:  # noqa: ANN002
+        self.count += 1
+
+    def __enter__(self) -> "_Statements":
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_exc) -> None:  # noqa: ANN002
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+async def test_a_batch_of_several_messages_statuses_is_recorded_set_based(db, engine) -> None:
+    async with db() as session, session.begin():
+        sent = await _queue(session, key="sent")
+        early = await _queue(session, key="early")
+        sms = await _queue(session, key="sms", channel=Channel.SMS)
+        failing = await _queue(session, key="failing")
+        row = await session.get(OutboundMessage, sent)
+        row.provider_message_id, row.status = "wamid.SENT", OutboundState.SENT
+    # An earlier webhook already carried one of them, and an SMS status without our key.
+    async with db() as session, session.begin():
+        await api.record_statuses(session, [_status("sent", pid="wamid.SENT", key="sent"),
+                                            _status("delivered", pid="SM1", key=None)])
+    batch = [
+        _status("read", pid="wamid.SENT", key="sent", minute=3),        # read before delivered
+        _status("delivered", pid="wamid.SENT", key="sent", minute=2),
+        _status("sent", pid="wamid.SENT", key="sent", minute=9),        # a redelivery: kept once
+        _status("delivered", pid="wamid.EARLY", key="early", minute=5),  # the send has not returned yet
+        _status("sent", pid="wamid.EARLY", key="early", minute=4),
+        _status("delivered", pid="wamid.EARLY", key="early", minute=6),  # duplicate inside the batch
+        _status("sent", pid="wamid.FAIL", key="failing", minute=1),
+        _status("failed", pid="wamid.FAIL", key="failing", minute=2, error_code=131026),
+        _status("read", pid="wamid.NOBODY", key="nobody"),              # no such row: kept unmatched
+    ]
+    with _Statements(engine) as statements:
+        async with db() as session, session.begin():
+            await api.record_statuses(session, batch)
+    assert statements.count <= 8  # begin, lock, insert, select, row updates, commit: not per status
+
+    rows = {oid: await _row(db, oid) for oid in (sent, early, sms, failing)}
+    assert rows[sent].status == OutboundState.READ
+    assert (rows[early].status, rows[early].provider_message_id) == (OutboundState.DELIVERED, "wamid.EARLY")
+    assert rows[early].sent_at == T0 + dt.timedelta(minutes=4)
+    assert (rows[failing].status, rows[failing].error_code) == (OutboundState.FAILED, "131026")
+    assert rows[sms].status == OutboundState.QUEUED  # waits for its provider id
+    async with db() as session:
+        stored = (await session.execute(
+            select(OutboundStatus.provider_message_id, OutboundStatus.status, OutboundStatus.outbound_id,
+                   OutboundStatus.occurred_at)
+            .order_by(OutboundStatus.provider_message_id, OutboundStatus.status))).all()
+    assert [(p, s, o) for p, s, o, _ in stored] == [
+        ("SM1", "delivered", None),
+        ("wamid.EARLY", "delivered", early), ("wamid.EARLY", "sent", early),
+        ("wamid.FAIL", "failed", failing), ("wamid.FAIL", "sent", failing),
+        ("wamid.NOBODY", "read", None),
+        ("wamid.SENT", "delivered", sent), ("wamid.SENT", "read", sent), ("wamid.SENT", "sent", sent),
+    ]
+    # The first copy wins: the "sent" of the earlier webhook, the first "delivered" of the batch.
+    occurred = {(p, s): at for p, s, _, at in stored}
+    assert occurred[("wamid.SENT", "sent")] == T0
+    assert occurred[("wamid.EARLY", "delivered")] == T0 + dt.timedelta(minutes=5)
+
+    # A later batch never moves a row backwards.
+    async with db() as session, session.begin():
+        await api.record_statuses(session, [_status("delivered", pid="wamid.SENT", key="sent"),
+                                            _status("sent", pid="wamid.EARLY", key="early")])
+    assert (await _row(db, sent)).status == OutboundState.READ
+    assert (await _row(db, early)).status == OutboundState.DELIVERED
+
+
+async def test_settle_many_applies_known_statuses_with_one_select(db, engine) -> None:
+    async with db() as session, session.begin():
+        ids = [await _queue(session, key=f"m{i}", channel=Channel.SMS) for i in range(30)]
+        # Statuses that beat the sends: without our key (matched by the id the send returns)…
+        await api.record_statuses(session, [_status("delivered", pid=f"SM{i}", key=None) for i in range(15)])
+        # …and with it (matched by key, before any provider id is known).
+        await api.record_statuses(session, [_status("sent", pid=f"SM{i}", key=f"m{i}") for i in range(15, 30)])
+    async with db() as session, session.begin():
+        rows = list(await session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(ids))
+                                          .order_by(OutboundMessage.id).with_for_update()))
+        with _Statements(engine) as statements:
+            await api.settle_many(session, rows, also_provider_ids={row.id: f"SM{i}" for i, row in enumerate(rows)})
+        assert statements.count == 2  # one SELECT of the statuses, one UPDATE matching the unmatched
+        assert [row.status for row in rows] == [OutboundState.DELIVERED] * 15 + [OutboundState.SENT] * 15
+        assert [row.provider_message_id for row in rows[15:]] == [f"SM{i}" for i in range(15, 30)]
+    async with db() as session:
+        matched = dict((await session.execute(
+            select(OutboundStatus.provider_message_id, OutboundStatus.outbound_id))).all())
+    assert matched == {f"SM{i}": ids[i] for i in range(30)}
+
+
+async def test_a_batch_larger_than_a_statement_chunk(db) -> None:
+    async with db() as session, session.begin():
+        ids = [await _queue(session, key=f"big{i}") for i in range(400)]
+    batch = [_status(status, pid=f"wamid.big{i}", key=f"big{i}", minute=minute)
+             for i in range(400) for minute, status in enumerate(("read", "sent", "delivered"))]
+    async with db() as session, session.begin():
+        await api.record_statuses(session, batch)
+    async with db() as session:
+        assert await session.scalar(select(func.count()).select_from(OutboundStatus)
+                                    .where(OutboundStatus.outbound_id.is_not(None))) == 1200
+        statuses = set((await session.scalars(select(OutboundMessage.status)
+                                              .where(OutboundMessage.id.in_(ids)))).all())
+    assert statuses == {OutboundState.READ}

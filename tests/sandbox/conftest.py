@@ -4,6 +4,7 @@ do not depend on the dispatcher), and the real pywa / twilio senders pointed at 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ class Received:
     inbounds: list[Inbound] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    status_webhooks: list[tuple[StatusUpdate, ...]] = field(default_factory=list)  # WhatsApp, one per POST
+    delay_s: float = 0.0  # how long the stand-in takes to answer (a busy server)
 
 
 RECEIVED: web.AppKey[Received] = web.AppKey("received", Received)
@@ -45,8 +48,13 @@ async def _wa_webhook(request: web.Request) -> web.Response:
     except ChannelError as exc:
         request.app[RECEIVED].rejected.append(type(exc).__name__)
         raise web.HTTPForbidden() from None
-    request.app[RECEIVED].inbounds.extend(batch.inbounds)
-    request.app[RECEIVED].statuses.extend(batch.statuses)
+    received = request.app[RECEIVED]
+    if received.delay_s:
+        await asyncio.sleep(received.delay_s)
+    received.inbounds.extend(batch.inbounds)
+    received.statuses.extend(batch.statuses)
+    if batch.statuses:
+        received.status_webhooks.append(batch.statuses)
     return web.Response(text="ok")
 
 
