@@ -4,7 +4,7 @@ sandbox WhatsApp emulator at a configured rate.
     python bench/reminders.py [--count 100000] [--rate 80] [--drain N]
 
 A throw-away deployment (bench/_harness.py: migrated database, embedded Redis, the web
-app with the emulators) is started. Setup (untimed) bulk-inserts N confirmed
+app, and a second web process serving the WhatsApp emulator the worker sends to) is started. Setup (untimed) bulk-inserts N confirmed
 appointments for tomorrow between 10:00 and 17:00 branch time, one WhatsApp patient
 each, with the branch's reminder schedule set to the day-before reminder only (so N
 appointments = N reminders). Then:
@@ -135,6 +135,8 @@ async def drain_child(count: int) -> None:
     from arq.worker import Worker
 
     from bot.config import Settings
+    from bot.heap import freeze_startup_heap
+    from bot.messages import Channel
     from bot.outbox.models import OutboundMessage
     from workers import registry
     from workers.main import build_context, close_context
@@ -142,7 +144,7 @@ async def drain_child(count: int) -> None:
 
     import logging
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.basicConfig(level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"), stream=sys.stderr)
     settings = Settings.from_env()
     _today, tomorrow = _days()
     target = dt.datetime.combine(tomorrow, dt.time(9, 0), tzinfo=ZoneInfo(ZONE)).astimezone(dt.timezone.utc)
@@ -152,6 +154,18 @@ async def drain_child(count: int) -> None:
         return dt.datetime.now(dt.timezone.utc) + offset
 
     ctx = await build_context(settings, clock=clock)
+    freeze_startup_heap()  # as the worker's start-up does
+    # When the worker started each provider call (wall clock): the rate as the sender sees
+    # it, apart from when the emulator, sharing the web process, got round to each request.
+    call_times: list[float] = []
+    sender = ctx["senders"][Channel.WHATSAPP]
+    real_send = sender.send
+
+    async def timed_send(*args: Any, **kwargs: Any) -> str:
+        call_times.append(time.time())
+        return await real_send(*args, **kwargs)
+
+    sender.send = timed_send
     statements: Counter[str] = Counter()
     if os.environ.get("BENCH_COUNT_SQL"):  # which statements a drain runs, and how often
         from sqlalchemy import event
@@ -167,7 +181,7 @@ async def drain_child(count: int) -> None:
     if profile_to:
         import cProfile
 
-        prof = cProfile.Profile()
+        prof = cProfile.Profile(time.process_time)  # CPU, not wall time: the web shares the cores
         prof.enable()
     for _ in range(1000):
         await sweep_scheduled(ctx)
@@ -181,6 +195,8 @@ async def drain_child(count: int) -> None:
         if await _left(ctx) == 0:
             break
     elapsed = time.perf_counter() - started
+    if os.environ.get("BENCH_CALL_TIMES"):  # per-call start times, to see where a drain idles
+        Path(os.environ["BENCH_CALL_TIMES"]).write_text("\n".join(f"{t:.4f}" for t in call_times))
     for statement, n in statements.most_common(40):
         print(f"{n:7d} {statement}", file=sys.stderr)
     if profile_to:
@@ -204,6 +220,7 @@ async def drain_child(count: int) -> None:
                       "first": min(sent_at).isoformat() if sent_at else None,
                       "last": max(sent_at).isoformat() if sent_at else None,
                       "busiest_second": max(Counter(t.replace(microsecond=0) for t in sent_at).values(), default=0),
+                      "busiest_second_sender": max(Counter(int(t) for t in call_times).values(), default=0),
                       "peak_kb": peak_kb, "jobs_failed": worker.jobs_failed,
                       "cpu_s": time.process_time() - cpu_started}))
 
@@ -238,8 +255,11 @@ def main() -> int:
         asyncio.run(drain_child(args.count))
         return 0
     drain = args.count if args.drain is None else min(args.drain, args.count)
-    with Deployment(database_url=args.database_url, redis_url=os.environ.get("BENCH_REDIS_URL"), workers=0,
-                    extra_env={"WHATSAPP_RATE_PER_S": str(args.rate)}) as dep:
+    # Two web processes: ours (webhooks, statuses) and Meta's side (the emulator taking the
+    # sends). Sharing one event loop, the emulator would note a send's arrival only when our
+    # webhook handling let it, and report bursts the worker never sent.
+    with Deployment(database_url=args.database_url, redis_url=os.environ.get("BENCH_REDIS_URL"), web=2,
+                    workers=0, extra_env={"WHATSAPP_RATE_PER_S": str(args.rate)}) as dep:
         assert dep.database_url
         print(f"database: {dep.database_label}; {args.count} reminders, drain {drain} at {args.rate}/s", flush=True)
         asyncio.run(setup(dep.database_url, args.count))
@@ -258,13 +278,14 @@ def main() -> int:
               f"({rows / seconds:,.0f}/s; target < 60 s for 100,000)", flush=True)
         if drain < args.count:
             asyncio.run(_keep_only(dep.database_url, drain))
-        env = {**dep.env, "PORT": str(dep.ports[0])}
+        env = {**dep.env, "PORT": str(dep.ports[0]), "WHATSAPP_API_BASE": f"{dep.base_urls[1]}/sandbox/graph"}
         web_cpu_before = sum(dep.cpu_seconds().values())
         out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--drain-child", "--count", str(drain)],
                              env=env, cwd=ROOT, capture_output=True, text=True, check=False,
                              timeout=max(120, 3 * drain / args.rate + 60))
-        if os.environ.get("BENCH_COUNT_SQL"):
-            print(out.stderr[-12000:])
+        if os.environ.get("BENCH_COUNT_SQL") or os.environ.get("BENCH_LOG_LEVEL"):
+            Path("bench-drain.log").write_text(out.stderr)
+            print(out.stderr[-12000:] if os.environ.get("BENCH_COUNT_SQL") else "drain log: bench-drain.log")
         if out.returncode != 0 or not out.stdout.strip():
             print(out.stderr[-4000:])
             return 1
@@ -275,7 +296,8 @@ def main() -> int:
         print(f"drain: {sent}/{drain} sent in {result['elapsed_s']:.1f} s (statuses {result['statuses']}, "
               f"failed jobs {result['jobs_failed']})")
         print(f"send rate: {rate:.1f} msg/s = {rate / args.rate:.1%} of the {args.rate}/s limit "
-              f"(target >= 95%, never above); busiest second {result['busiest_second']} messages")
+              f"(target >= 95%, never above); busiest second {result['busiest_second']} messages at the emulator, "
+              f"{result['busiest_second_sender']} calls started by the worker")
         print(f"worker memory peak: {result['peak_kb'] / 1024:.0f} MiB")
         web_cpu = sum(dep.cpu_seconds().values()) - web_cpu_before
         print(f"CPU per message sent: worker {1000 * result['cpu_s'] / max(sent, 1):.1f} ms, "

@@ -92,8 +92,15 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
 
     from bot.app import create_app
 
+    from bot.heap import freeze_startup_heap
+
+    async def started(_app: web.Application) -> None:
+        freeze_startup_heap()
+
     with redis_available(settings) as ready:
-        web.run_app(create_app(ready), port=ready.port, access_log=None, print=None,
+        app = create_app(ready)
+        app.on_startup.append(started)
+        web.run_app(app, port=ready.port, access_log=None, print=None,
                     handle_signals=True, shutdown_timeout=10)
     return 0
 

@@ -69,6 +69,12 @@ def _compile_in_memory(po_path: str, _mtime_ns: int) -> gettext.NullTranslations
     return gettext.GNUTranslations(buffer)
 
 
+@functools.lru_cache(maxsize=64)
+def _locale(language: str, country: str) -> Locale:
+    # Parsed once per process: every date, time and amount of a reminder wave asks for it.
+    return Locale.parse(f"{language}_{country}")
+
+
 def _plain_spaces(text: str) -> str:
     # CLDR puts U+202F (narrow no-break space) before "am"/"pm"; outside GSM-7 it would turn
     # every English SMS that shows a time into UCS-2 (70 instead of 160 characters a segment).
@@ -86,7 +92,7 @@ class Translator:
 
     @property
     def locale(self) -> Locale:
-        return Locale.parse(f"{self.language}_{self.country}")
+        return _locale(self.language, self.country)
 
     def __call__(self, message: str, **params: object) -> str:
         text = self.translations.gettext(message)

@@ -72,9 +72,9 @@ class SharedCounters:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
-    async def sent(self, channel: str, outcome: str = "sent") -> None:
-        """Count one send attempt's outcome (sent, failed, suppressed, fallback …)."""
-        await self._redis.hincrby(SENDS_KEY, f"{channel}|{outcome}", 1)
+    async def sent(self, channel: str, outcome: str = "sent", count: int = 1) -> None:
+        """Count `count` send attempts' outcome (sent, failed, suppressed, fallback …)."""
+        await self._redis.hincrby(SENDS_KEY, f"{channel}|{outcome}", count)
 
     async def error(self, channel: str, code: int | str | None) -> None:
         """Count one provider error by its code ("none" when the provider gave none)."""

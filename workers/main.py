@@ -25,13 +25,14 @@ from redis.exceptions import RedisError
 
 from bot.config import Settings
 from bot.db import make_engine, make_sessionmaker, utcnow
+from bot.heap import freeze_startup_heap
 from bot.i18n import Translations
 from bot.messages import Channel
 from bot.metrics import SharedCounters
 from bot.outbox.limits import RateLimiter
 from bot.redis_conn import arq_settings
 from workers import registry
-from workers.delivery import SEND_TIMEOUT_S
+from workers.delivery import SEND_RECORDS, SEND_TIMEOUT_S, send_context
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,16 @@ async def build_context(
         "counters": SharedCounters(redis),
         # Catalogs compiled once at start into var/locale (see bot.i18n.ensure_compiled).
         "translations": Translations(settings.var_dir),
+        **send_context(sessionmaker),
         _OWNED: owned,
     }
 
 
 async def close_context(ctx: dict[str, Any]) -> None:
     """Release what `build_context` opened (never a pool it was given)."""
+    recorder = ctx.pop(SEND_RECORDS, None)
+    if recorder is not None:  # a send record being committed finishes before the engine goes
+        await recorder.aclose()
     for resource in reversed(ctx.pop(_OWNED, [])):
         try:
             if isinstance(resource, ArqRedis):
@@ -131,6 +136,7 @@ class WorkerSettings:
     async def on_startup(ctx: dict[str, Any]) -> None:
         settings: Settings = ctx.get("settings") or Settings.from_env()
         ctx.update(await build_context(settings, clock=ctx.get("clock"), redis=ctx["redis"]))
+        freeze_startup_heap()
 
     @staticmethod
     async def on_shutdown(ctx: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 FUNCTIONS: tuple[str, ...] = (
     "workers.jobs.SEND",
+    "workers.jobs.SEND_BATCH",
     "workers.jobs.SWEEP",
     "workers.jobs.PURGE",
     "workers.timed_jobs.SEND_SCHEDULED",

@@ -29,8 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.booking import models as bm
 from bot.booking.types import AppointmentStatus, AppointmentView, VisitMode
 from bot.messages import Template
-from bot.outbox.api import enqueue_sends, queue_message
+from bot.outbox.api import queue_message
 from workers.contact import Contact, contact_for
+from workers.delivery import enqueue_batches
 from workers.deps import Deps, deps_from_ctx
 from workers.models import ScheduledSend
 from workers.policy import Policy, branch_policy
@@ -47,7 +48,8 @@ SWEEP_SCHEDULED_JOB = "sweep_scheduled"
 # Rows due within this horizon are handed to arq (deferred to their time); later ones
 # wait in the database for a sweep, so Redis never holds months of future jobs.
 LOOKAHEAD = dt.timedelta(minutes=5)
-SWEEP_BATCH = 5000
+# How far ahead one sweep feeds a reminder wave (the sweep runs every minute).
+WAVE_AHEAD_S = 90.0
 # Due rows one send job settles together (its own and up to this many minus one others).
 SEND_BATCH = 50
 # A job may run a little before its time (clock skew between hosts); beyond this it waits.
@@ -156,14 +158,17 @@ def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
         yield items[i:i + size]
 
 
-async def enqueue_scheduled(arq: ArqRedis | None, rows: Iterable[ScheduledSend], *, now: dt.datetime) -> int:
-    """Hand due rows to arq, deferred to their time as seen by `now` (the injectable clock).
-    Returns how many were new to arq (a job id that still exists is dropped by arq)."""
+async def enqueue_scheduled(
+    arq: ArqRedis | None, rows: Sequence[Any], *, now: dt.datetime, delays: Sequence[float] | None = None,
+) -> int:
+    """Hand due rows (anything with `id`, `send_at`, `job_id`) to arq, deferred to their time
+    as seen by `now` (the injectable clock), or by `delays` when given. Returns how many were
+    new to arq (a job id that still exists is dropped by arq)."""
     if arq is None:
         return 0
     added = 0
-    for row in rows:
-        delay = max((row.send_at - now).total_seconds(), 0.0)
+    for i, row in enumerate(rows):
+        delay = delays[i] if delays is not None else max((row.send_at - now).total_seconds(), 0.0)
         job = await arq.enqueue_job(SEND_SCHEDULED_JOB, row.id, _job_id=row.job_id,
                                     _defer_by=delay if delay > 0 else None)
         added += job is not None
@@ -265,45 +270,56 @@ async def send_scheduled(ctx: dict[str, Any], send_id: int) -> str:
     """
     deps = deps_from_ctx(ctx)
     now = deps.now()
-    outbound_ids: list[int] = []
+    queued: list[tuple[int, str, str | None]] = []
     resync: list[int] = []
     async with deps.sessionmaker() as session, session.begin():
         row = (await session.execute(
             select(ScheduledSend).where(ScheduledSend.id == send_id).with_for_update()
         )).scalar_one_or_none()
-        if row is None or row.status != "scheduled":
+        if row is None:
             return "noop"
-        if row.send_at > now + EARLY_TOLERANCE:
+        owed = row.status == "scheduled"
+        if owed and row.send_at > now + EARLY_TOLERANCE:
             # Early (clock skew between hosts): the sweep enqueues it again when it is due.
             return "early"
+        if not owed and row.kind != REMINDER:
+            return "noop"
         # Reminders only: composing one reads and writes nothing else, so a companion that
-        # fails to compose is simply left to its own job (see `_send_one`).
+        # fails to compose is simply left to its own job (see `_send_one`). A reminder job
+        # whose own row another batch took still takes a batch: the sweep hands a wave to
+        # one job per batch, and none of them may come to nothing.
         companions = (await session.execute(
             select(ScheduledSend)
             .where(ScheduledSend.status == "scheduled", ScheduledSend.send_at <= now,
                    ScheduledSend.kind == REMINDER, ScheduledSend.id != send_id)
-            .order_by(ScheduledSend.send_at, ScheduledSend.id).limit(SEND_BATCH - 1)
+            .order_by(ScheduledSend.send_at, ScheduledSend.id).limit(SEND_BATCH - owed)
             # Rows another worker's batch holds are left to it (PostgreSQL; SQLite has one writer).
             .with_for_update(skip_locked=True)
         )).scalars().all()
-        batch = [row, *companions]
+        batch = [row, *companions] if owed else list(companions)
+        if not batch:
+            return "noop"
         views = {v.id: v for v in await load_views(session, {r.appointment_id for r in batch})}
         outcomes = {}
+        # No autoflush: each row's INSERT would first flush the previous row's UPDATE on its
+        # own; at commit the batch's updates go out as one executemany.
+        session.autoflush = False
         for item in batch:
             outcome, outbound_id = await _send_one(session, deps, item, views.get(item.appointment_id), now,
                                                    companion=item is not row)
             outcomes[item.id] = outcome
             if outbound_id is not None:
-                outbound_ids.append(outbound_id)
+                queued.append((outbound_id, str(item.channel), None))
             if outcome == "stale":
                 resync.append(item.appointment_id)
-    if outbound_ids and deps.arq is not None:
-        await enqueue_sends(deps.arq, outbound_ids)
+    if queued and deps.arq is not None:
+        await enqueue_batches(deps.arq, deps.settings, queued)
     if resync:
         # The old reminder is a no-op; make sure the new time is reminded.
         await sync_and_enqueue(deps, resync)
-    log.info("scheduled send %s: %s (%d in its batch)", send_id, outcomes[send_id], len(batch))
-    return outcomes[send_id]
+    outcome = outcomes.get(send_id, "noop")
+    log.info("scheduled send %s: %s (%d in its batch)", send_id, outcome, len(batch))
+    return outcome
 
 
 async def _send_one(
@@ -352,23 +368,43 @@ async def _booked_channel(session: AsyncSession, appointment_id: int) -> str | N
 
 
 async def sweep_scheduled(ctx: dict[str, Any]) -> int:
-    """arq cron: enqueue every row due within the lookahead (idempotent: job ids collapse)."""
+    """arq cron: enqueue the rows due within the lookahead (idempotent: job ids collapse).
+
+    Reminders come in waves (thousands due in the same minute, or piled up at the edge of
+    quiet hours). A job settles `SEND_BATCH` due reminders at once, so a wave gets one job
+    per batch — a leader, under its first row's own job id — and the leaders are spread
+    out at the sender's rate, for `WAVE_AHEAD_S` worth of sends per sweep: the wave is fed
+    to the outbox as fast as it can be sent, never minutes ahead, and other jobs never
+    queue behind it. The next sweep feeds the rest.
+    """
     deps = deps_from_ctx(ctx)
     now = deps.now()
-    total = 0
-    last_id = 0
-    while True:
-        async with deps.sessionmaker() as session:
-            rows = (await session.execute(
-                select(ScheduledSend)
-                .where(ScheduledSend.status == "scheduled", ScheduledSend.send_at <= now + LOOKAHEAD,
-                       ScheduledSend.id > last_id)
-                .order_by(ScheduledSend.id).limit(SWEEP_BATCH)
-            )).scalars().all()
-        if not rows:
-            break
-        total += await enqueue_scheduled(deps.arq, rows, now=now)
-        last_id = rows[-1].id
+    columns = (ScheduledSend.id, ScheduledSend.kind, ScheduledSend.send_at, ScheduledSend.job_id)
+    due = ScheduledSend.status == "scheduled", ScheduledSend.send_at <= now + LOOKAHEAD
+    async with deps.sessionmaker() as session:
+        others = (await session.execute(
+            select(*columns).where(*due, ScheduledSend.kind != REMINDER).order_by(ScheduledSend.id)
+        )).all()
+        # A little faster than the sender drains them: a slow batch must not idle the sender.
+        spacing_s = 0.8 * SEND_BATCH / max(deps.settings.whatsapp_rate_per_s, 1)
+        most = SEND_BATCH * (int(WAVE_AHEAD_S / spacing_s) + 1)
+        reminders = (await session.execute(
+            select(*columns).where(*due, ScheduledSend.kind == REMINDER)
+            .order_by(ScheduledSend.send_at, ScheduledSend.id).limit(most)
+        )).all()
+    total = await enqueue_scheduled(deps.arq, others, now=now)
+    leaders: list[tuple[Any, float]] = []
+    group_start: dt.datetime | None = None
+    in_group = 0
+    for row in reminders:
+        if max(row.send_at, now) != group_start:  # rows due at one moment (or overdue) form a group
+            group_start, in_group = max(row.send_at, now), 0
+        if in_group % SEND_BATCH == 0:
+            until_due = max((row.send_at - now).total_seconds(), 0.0)
+            leaders.append((row, max(until_due, len(leaders) * spacing_s)))
+        in_group += 1
+    total += await enqueue_scheduled(deps.arq, [r for r, _ in leaders], now=now,
+                                     delays=[d for _, d in leaders])
     if total:
         log.info("scheduled sweep enqueued %d", total)
     return total

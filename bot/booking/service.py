@@ -108,6 +108,25 @@ async def latest_consent(session: AsyncSession, patient_id: int, *, channel: str
     )
 
 
+async def latest_consents(
+    session: AsyncSession, patient_ids: Iterable[int], *, purpose: str
+) -> dict[tuple[int, str], bool]:
+    """`latest_consent` for many patients at once: (patient id, channel) → latest answer
+    for `purpose` (pairs never asked are absent). One query, for batch senders."""
+    ids = sorted(set(patient_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(m.Consent.patient_id, m.Consent.channel, m.Consent.given)
+        .where(m.Consent.patient_id.in_(ids), m.Consent.purpose == purpose)
+        .order_by(m.Consent.recorded_at.desc(), m.Consent.id.desc())
+    )
+    latest: dict[tuple[int, str], bool] = {}
+    for patient_id, channel, given in rows:
+        latest.setdefault((patient_id, channel), bool(given))
+    return latest
+
+
 class BookingService:
     """Implements `flows.ports.BookingPort` plus the operations workers and staff need."""
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.constants import default_queue_name
+from arq.worker import Worker
 from sqlalchemy import select
 
 from bot.booking.types import Actor
+from workers import registry
 from workers.models import ScheduledSend
 from workers.policy import set_branch_policy
 from workers.scheduled import enqueue_scheduled, send_scheduled, sweep_scheduled
@@ -169,3 +172,26 @@ async def test_a_reminder_wave_is_settled_in_batches_and_each_row_once(ctx, db, 
     await tick(ctx)
     assert len(await outbound(db, purpose="reminder")) == 3
 
+
+
+async def test_a_due_wave_goes_to_one_job_per_batch_fed_at_the_sender_pace(ctx, db, booking, clinic, clock, app,
+                                                                         monkeypatch):
+    monkeypatch.setattr("workers.scheduled.SEND_BATCH", 5)
+    phones = [f"+9198450200{i:02d}" for i in range(12)]
+    for i, phone in enumerate(phones):
+        patient = await booking.find_or_create_patient(clinic.org_id, phone=phone, name=f"Pat{i} Kumar")
+        await book(booking, clinic, patient.id, ist(3, 9 + i // 4, 15 * (i % 4)), type_id=clinic.type15_id)
+    await tick(ctx)
+    clock.set(ist(2, 12))  # all twelve 24 h reminders are due (09:00–11:45 yesterday's times)
+    assert await sweep_scheduled(ctx) == 3  # leaders of 5 + 5 + 2, not one job per row
+    queued = sorted(await ctx["redis"].zrange(default_queue_name, 0, -1, withscores=True), key=lambda x: x[1])
+    assert [j.decode().startswith("reminder:") for j, _ in queued] == [True, True, True]
+    spacing_s = 0.8 * 5 / app.settings.whatsapp_rate_per_s
+    gaps = [(b - a) / 1000 for (_, a), (_, b) in zip(queued, queued[1:])]
+    assert all(abs(gap - spacing_s) < 0.03 for gap in gaps)
+    worker = Worker(functions=registry.functions(), redis_pool=ctx["redis"], ctx=ctx, burst=True,
+                    handle_signals=False, poll_delay=0.01, keep_result=0)
+    await worker.async_run()  # real deferrals (tens of milliseconds), every send job included
+    assert sorted(r.recipient for r in await outbound(db, purpose="reminder")) == phones
+    assert [len(await app.sent("sms", phone)) for phone in phones] == [1] * 12
+    assert await sweep_scheduled(ctx) == 0

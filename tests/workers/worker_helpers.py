@@ -136,14 +136,14 @@ async def drop_deferred(ctx: dict[str, Any]) -> int:
     return len(ids)
 
 
-SEND_FUNCTION = "workers.jobs.SEND"
+SEND_FUNCTIONS = ("workers.jobs.SEND", "workers.jobs.SEND_BATCH")
 
 
 async def drain(ctx: dict[str, Any], *, deliver: bool = False) -> Worker:
     """Run every due job with a burst worker; with `deliver` the real send job too (to the
     emulator), else outbound rows stay queued for the test to read."""
     await drop_deferred(ctx)
-    names = tuple(n for n in registry.FUNCTIONS if deliver or n != SEND_FUNCTION)
+    names = tuple(n for n in registry.FUNCTIONS if deliver or n not in SEND_FUNCTIONS)
     if not deliver:
         await _forget_sends(ctx)
     worker = Worker(functions=registry.functions(names), redis_pool=ctx["redis"], ctx=ctx, burst=True,
@@ -158,7 +158,7 @@ async def _forget_sends(ctx: dict[str, Any]) -> None:
     pool = ctx["redis"]
     for job_id in await pool.zrange(default_queue_name, 0, -1):
         key = job_id.decode() if isinstance(job_id, bytes) else job_id
-        if key.startswith("send:"):
+        if key.startswith(("send:", "send_batch:")):
             await pool.zrem(default_queue_name, key)
             await pool.delete(job_key_prefix + key)
 
