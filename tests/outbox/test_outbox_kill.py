@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from bot.embedded_redis import EmbeddedRedis
 from bot.outbox import api
-from bot.outbox.keys import send_job_id
+from bot.outbox.keys import SEND_BATCH_JOB, send_batch_job_id, send_job_id
 from bot.outbox.models import OutboundMessage, OutboundState
 from bot.redis_conn import arq_settings
 from outbox_helpers import WA_USER, eventually, open_window, queue, row, run_burst, start_worker
@@ -184,3 +184,35 @@ async def test_redis_restarted_under_load_loses_nothing(emulator, db, clock, own
 
 async def _at_least(count: Callable[[], Awaitable[int]], n: int) -> bool:
     return await count() >= n
+
+
+async def test_a_batch_killed_mid_way_is_finished_by_the_next_worker(emulator, db, clock, own_redis, own_arq,
+                                                                     tmp_path) -> None:
+    users = [f"9198000002{i:02d}" for i in range(5)]
+    ids = []
+    for i, user in enumerate(users):
+        await open_window(db, emulator.settings, clock.now, user=user)
+        ids.append(await queue(db, key=f"k-batch-{i}", recipient=user))
+    job_id = send_batch_job_id(ids)
+    await own_arq.enqueue_job(SEND_BATCH_JOB, ids, _job_id=job_id)
+    marker = tmp_path / "killed-batch"
+    proc = await start_worker(emulator.settings, own_redis.url, KILL_AT="after_send", KILL_MARKER=str(marker),
+                              NO_CRON="1")
+    assert await _exit_code(proc) == -signal.SIGKILL
+    assert int(marker.read_text().split(":")[1]) in ids  # killed between a provider call and its record
+    before = {user: await emulator.count("whatsapp", user) for user in users}
+    assert sum(before.values()) >= 1
+    # arq keeps the batch job queued; its in-progress marker and the rows' leases would expire
+    # after the job timeout (+10 s). Expire them now instead of waiting that long.
+    assert await own_arq.delete(in_progress_key_prefix + job_id) == 1
+    async with db() as session, session.begin():
+        await session.execute(update(OutboundMessage).where(OutboundMessage.id.in_(ids)).values(lease_until=None))
+    await _recover(emulator, own_redis.url)
+    for oid in ids:
+        stored = await row(db, oid)
+        assert stored.status != OutboundState.QUEUED and stored.provider_message_id
+    for user in users:
+        after = await emulator.count("whatsapp", user)
+        # Not yet at the provider when the worker died: exactly once. Inside the window
+        # (accepted, not recorded): at most once more, and not at all once its status came.
+        assert after == 1 if before[user] == 0 else 1 <= after <= 2, (user, before[user], after)
