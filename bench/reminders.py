@@ -12,9 +12,10 @@ appointments = N reminders). Then:
 1. scheduling (timed): the reminder rows are planned exactly as the worker does it
    (`workers.scheduled.sync_appointments`, in batches of 2,000);
 2. drain (a separate worker process, so its memory is its own): its clock jumps to
-   tomorrow 09:00 (real time keeps running from there), the scheduled-send sweep hands
-   every due row to arq, and a worker with the registry's jobs sends them to the
-   emulator through the real pywa client under WHATSAPP_RATE_PER_S = --rate.
+   tomorrow 09:00 (real time keeps running from there), the scheduled-send sweep runs
+   every minute as the cron does (each run feeds the wave's next 90 s to arq), and a
+   worker with the registry's jobs sends them to the emulator through the real pywa
+   client under WHATSAPP_RATE_PER_S = --rate.
 
 Printed: scheduling time (target < 60 s), achieved send rate as a share of the limit
 (from the messages' send times; target >= 95 %, never above — the busiest second is
@@ -132,6 +133,7 @@ async def schedule(database_url: str) -> tuple[float, int]:
 
 async def drain_child(count: int) -> None:
     """The worker process: clock at tomorrow 09:00 (then real time), sweep, burst worker."""
+    from arq.constants import default_queue_name
     from arq.worker import Worker
 
     from bot.config import Settings
@@ -183,17 +185,24 @@ async def drain_child(count: int) -> None:
 
         prof = cProfile.Profile(time.process_time)  # CPU, not wall time: the web shares the cores
         prof.enable()
-    for _ in range(1000):
-        await sweep_scheduled(ctx)
-        if profile_to:  # a profile wants a bounded run, not a finished drain
-            try:
-                await asyncio.wait_for(worker.async_run(), 45)
-            except TimeoutError:
-                break
-        else:
-            await worker.async_run()
-        if await _left(ctx) == 0:
+    async def cron_sweeps() -> None:
+        # The scheduled sweep as the worker's cron runs it: at once, then every minute.
+        while True:
+            await sweep_scheduled(ctx)
+            await asyncio.sleep(60)
+
+    sweeps = asyncio.create_task(cron_sweeps())
+    deadline = time.monotonic() + 45 if profile_to else None  # a profile wants a bounded run
+    while deadline is None or time.monotonic() < deadline:
+        try:
+            # A burst worker returns when the queue is empty: between sweeps, or at the end.
+            await asyncio.wait_for(worker.async_run(), deadline - time.monotonic() if deadline else None)
+        except TimeoutError:
             break
+        if await _left(ctx) == 0 and await ctx["redis"].zcard(default_queue_name) == 0:
+            break
+        await asyncio.sleep(0.2)
+    sweeps.cancel()
     elapsed = time.perf_counter() - started
     if os.environ.get("BENCH_CALL_TIMES"):  # per-call start times, to see where a drain idles
         Path(os.environ["BENCH_CALL_TIMES"]).write_text("\n".join(f"{t:.4f}" for t in call_times))

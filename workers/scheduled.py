@@ -386,7 +386,7 @@ async def sweep_scheduled(ctx: dict[str, Any]) -> int:
             select(*columns).where(*due, ScheduledSend.kind != REMINDER).order_by(ScheduledSend.id)
         )).all()
         # A little faster than the sender drains them: a slow batch must not idle the sender.
-        spacing_s = 0.8 * SEND_BATCH / max(deps.settings.whatsapp_rate_per_s, 1)
+        spacing_s = 0.9 * SEND_BATCH / max(deps.settings.whatsapp_rate_per_s, 1)
         most = SEND_BATCH * (int(WAVE_AHEAD_S / spacing_s) + 1)
         reminders = (await session.execute(
             select(*columns).where(*due, ScheduledSend.kind == REMINDER)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import deque
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -95,18 +96,18 @@ class RateLimiter:
 
 
 class SendPacer:
-    """Spaces one process's sends to a sender at least `1/rate` apart in real time.
+    """Keeps any one second of one process's sends to a sender within the rate.
 
     The Redis slots above bound the average, but a send sleeps until its slot, and when
-    the event loop is busy a dozen sleepers wake late together: their calls would reach
-    the provider in one burst, over the limit for that second. Here sends pass one at a
-    time (a FIFO lock per sender), each at least one interval after the previous one
-    actually left, so late sends shift instead of bunching (a shift only lowers the rate),
-    and only the next waiter ever wakes.
+    the event loop is busy several sleepers wake late together. Catching up is fine (their
+    slots were reserved), bunching over the limit is not: a send here waits until fewer
+    than `rate` sends left in the last second (a sliding window, so no second, however
+    aligned, holds more) and a quarter interval after the previous one. Sends pass one at
+    a time (a FIFO lock per sender), so only the next waiter ever wakes.
     """
 
     def __init__(self) -> None:
-        self._last: dict[str, float] = {}
+        self._sent: dict[str, deque[float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def wait(self, key: str, *, per_s: float) -> None:
@@ -114,13 +115,20 @@ class SendPacer:
         if per_s <= 0:
             return
         loop = asyncio.get_running_loop()
-        interval = 1.0 / per_s
+        most = max(int(per_s), 1)
+        min_gap_s = 0.25 / per_s
         async with self._locks.setdefault(key, asyncio.Lock()):
-            due = self._last.get(key, -math.inf) + interval
-            gap = due - loop.time()
-            if gap > 0:
-                await asyncio.sleep(gap)
-            # Woken a little late (the loop's usual jitter): keep the cadence, or every send
-            # would add the jitter to the interval. Later than half an interval: start anew.
-            now = loop.time()
-            self._last[key] = due if now - due < interval / 2 else now
+            sent = self._sent.setdefault(key, deque())
+            while True:
+                now = loop.time()
+                while sent and sent[0] <= now - 1.0:
+                    sent.popleft()
+                ready = now
+                if len(sent) >= most:
+                    ready = max(ready, sent[-most] + 1.0)
+                if sent:
+                    ready = max(ready, sent[-1] + min_gap_s)
+                if ready <= now:
+                    break
+                await asyncio.sleep(ready - now)
+            sent.append(loop.time())

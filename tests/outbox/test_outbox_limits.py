@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 
 from arq.constants import default_queue_name
 
 from bot.outbox import api
 from bot.outbox.keys import send_job_id
-from bot.outbox.limits import RateLimiter
+from bot.outbox.limits import RateLimiter, SendPacer
 from bot.outbox.models import OutboundState
 from bot.redis_conn import redis_client
 from outbox_helpers import WA_USER, open_window, queue, row, run_burst
@@ -48,3 +49,21 @@ async def test_bulk_sends_are_paced_per_recipient(ctx, emulator, db, clock) -> N
     score = await ctx["redis"].zscore(default_queue_name, send_job_id(paced[0]))
     assert score is not None  # deferred in the queue, not dropped
     assert (await row(db, paced[0])).attempts == 0  # pacing is not a provider failure
+
+
+async def test_the_pacer_keeps_every_second_within_the_rate_when_sends_wake_together() -> None:
+    pacer = SendPacer()
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+
+    async def send() -> None:
+        await pacer.wait("sender:p", per_s=20)
+        starts.append(loop.time())
+
+    # 60 sends whose slots all passed while the loop was busy: they wake together.
+    await asyncio.gather(*(send() for _ in range(60)))
+    starts.sort()
+    busiest = max(bisect.bisect_left(starts, t + 1.0) - i for i, t in enumerate(starts))
+    assert busiest == 20  # no one-second window, however aligned, holds more than the rate
+    assert min(b - a for a, b in zip(starts, starts[1:])) >= 0.25 / 20 - 0.001  # never a burst
+    assert 2.0 <= starts[-1] - starts[0] < 2.6  # caught up as fast as the rate allows
