@@ -199,6 +199,7 @@ def _template_text(content: dict[str, Any], templates: TemplateRegistry | None) 
 
 async def messages_endpoint(request: web.Request) -> web.Response:
     """Sends, and mark-read / typing-indicator calls, on one path as on Meta."""
+    arrived = time.time()  # before our own Redis round trips: the provider's receive time
     rt: SandboxRuntime = request.app[SANDBOX]
     settings = rt.settings
     auth = request.headers.get("Authorization", "")
@@ -231,6 +232,7 @@ async def messages_endpoint(request: web.Request) -> web.Response:
     await rt.store.record("whatsapp", address, {
         "id": wamid, "phone_id": phone_id, "to": to, "recipient": recipient,
         "callback_data": body.get("biz_opaque_callback_data"), "payload": body, "view": describe(body, rt.templates()),
+        "at": arrived,
     })
     contact: dict[str, Any] = {"input": str(recipient or to)}
     if to:

@@ -46,8 +46,9 @@ class SandboxStore:
         return raw.decode() if raw else address
 
     async def record(self, channel: str, address: str, entry: dict[str, Any]) -> int:
-        """Append a send for `address` (filed under its alias); returns its index in that list."""
-        entry = {**entry, "channel": channel, "at": time.time()}
+        """Append a send for `address` (filed under its alias); returns its index in that list.
+        `entry["at"]`, when given, is when the request arrived (default: now)."""
+        entry = {"at": time.time(), **entry, "channel": channel}
         # One round trip: resolve the alias, append, refresh the TTL (the emulators sit in
         # every benchmark turn, so they must stay cheap).
         index = await self._record_script(
