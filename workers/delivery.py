@@ -136,9 +136,14 @@ def backoff_s(attempt: int, *, retry_after_s: float | None = None) -> float:
 
 def sender_account(settings: Settings, row: OutboundMessage) -> str:
     """Our sending identity for the row: its own account, else the configured default."""
-    if row.account:
-        return row.account
-    return settings.whatsapp_phone_id if row.channel == Channel.WHATSAPP else settings.twilio_from
+    return account_for(settings, row.channel, row.account)
+
+
+def account_for(settings: Settings, channel: str, account: str | None) -> str:
+    """`account`, else the configured default sender of `channel`."""
+    if account:
+        return account
+    return settings.whatsapp_phone_id if channel == Channel.WHATSAPP else settings.twilio_from
 
 
 def sender_rate_per_s(settings: Settings, channel: str) -> float:
@@ -236,8 +241,7 @@ async def enqueue_batches(arq: Any, settings: Settings, queued: Iterable[tuple[i
     limiter = RateLimiter(arq)
     lanes: dict[tuple[str, str], list[int]] = {}
     for outbound_id, channel, account in queued:
-        default = settings.whatsapp_phone_id if channel == Channel.WHATSAPP else settings.twilio_from
-        lanes.setdefault((channel, account or default), []).append(outbound_id)
+        lanes.setdefault((channel, account_for(settings, channel, account)), []).append(outbound_id)
     for (channel, account), ids in lanes.items():
         ids.sort()
         per_s = sender_rate_per_s(settings, channel) * WAVE_RATE_SHARE
