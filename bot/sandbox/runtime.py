@@ -30,6 +30,13 @@ MAX_STATUSES_PER_WEBHOOK = 100
 # How long the next webhook waits for more statuses (Meta's statuses come late anyway):
 # paced sends arrive evenly spaced and would otherwise cost one webhook each.
 STATUS_LINGER_S = 0.1
+# When a status webhook is not answered 2xx, Meta delivers it again, with growing pauses
+# (for days); the emulator retries on this shorter schedule, then gives the batch up.
+STATUS_RETRY_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+class WebhookNotAccepted(Exception):
+    """Our server did not answer a webhook with 2xx (or was unreachable): deliver it again."""
 
 
 class StatusBatcher:
@@ -40,15 +47,21 @@ class StatusBatcher:
     more is queued: a lone send's statuses go out after the linger, and under load the
     statuses that arrive meanwhile ride together in the next webhook. Queue order is post
     order, so a message's statuses (queued together, in order) never overtake each other.
+
+    A webhook that fails is delivered again after each of `retry_delays_s` in turn, beside
+    the later ones (as Meta does; our server orders statuses by rank, not arrival).
     """
 
     def __init__(self, post: Callable[[Sequence[payloads.WhatsAppStatus]], Awaitable[None]], *,
-                 max_batch: int = MAX_STATUSES_PER_WEBHOOK, linger_s: float = STATUS_LINGER_S) -> None:
+                 max_batch: int = MAX_STATUSES_PER_WEBHOOK, linger_s: float = STATUS_LINGER_S,
+                 retry_delays_s: Sequence[float] = STATUS_RETRY_DELAYS_S) -> None:
         self._post = post
         self._max_batch = max_batch
         self._linger_s = linger_s
+        self._retry_delays_s = tuple(retry_delays_s)
         self._queue: deque[payloads.WhatsAppStatus] = deque()
         self._poster: asyncio.Task[None] | None = None
+        self._retries: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def add(self, statuses: Iterable[payloads.WhatsAppStatus]) -> None:
@@ -64,18 +77,37 @@ class StatusBatcher:
             if self._linger_s > 0 and len(self._queue) < self._max_batch:
                 await asyncio.sleep(self._linger_s)
             batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
-            try:
-                await self._post(batch)
-            except Exception:  # noqa: BLE001 - one lost webhook must not stop the later ones
-                log.exception("sandbox status webhook failed")
+            if not await self._deliver(batch, attempt=0) and not self._closed:
+                task = asyncio.create_task(self._redeliver(batch))
+                self._retries.add(task)
+                task.add_done_callback(self._retries.discard)
+
+    async def _deliver(self, batch: Sequence[payloads.WhatsAppStatus], *, attempt: int) -> bool:
+        try:
+            await self._post(batch)
+            return True
+        except WebhookNotAccepted as exc:
+            log.warning("sandbox status webhook not accepted (%s), attempt %d", exc, attempt + 1)
+        except Exception:  # noqa: BLE001 - one failed webhook must not stop the later ones
+            log.exception("sandbox status webhook failed, attempt %d", attempt + 1)
+        return False
+
+    async def _redeliver(self, batch: Sequence[payloads.WhatsAppStatus]) -> None:
+        for attempt, delay in enumerate(self._retry_delays_s, start=1):
+            await asyncio.sleep(delay)
+            if self._closed or await self._deliver(batch, attempt=attempt):
+                return
+        log.error("sandbox status webhook given up after %d attempts (%d statuses)",
+                  len(self._retry_delays_s) + 1, len(batch))
 
     async def aclose(self) -> None:
-        """Stop posting (what is still queued is dropped, as with a provider going away)."""
+        """Stop posting (what is still queued or due again is dropped, as with a provider going away)."""
         self._closed = True
         self._queue.clear()
-        if self._poster is not None:
-            self._poster.cancel()
-            await asyncio.gather(self._poster, return_exceptions=True)
+        tasks = [*self._retries, *([self._poster] if self._poster is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class SandboxRuntime:
@@ -131,7 +163,9 @@ class SandboxRuntime:
     async def _post_whatsapp_statuses(self, statuses: Sequence[payloads.WhatsAppStatus]) -> None:
         payload = payloads.whatsapp_statuses_webhook(statuses)
         body, headers = payloads.signed_json(payload, self.settings.whatsapp_app_secret)
-        await self.post_webhook("/webhooks/whatsapp", data=body, headers=headers)
+        status = await self.post_webhook("/webhooks/whatsapp", data=body, headers=headers)
+        if not 200 <= status < 300:
+            raise WebhookNotAccepted(f"HTTP {status}" if status else "unreachable")
 
     async def aclose(self) -> None:
         """Stop the status poster and the background callbacks, then close the HTTP client."""

@@ -34,6 +34,7 @@ class Received:
     rejected: list[str] = field(default_factory=list)
     status_webhooks: list[tuple[StatusUpdate, ...]] = field(default_factory=list)  # WhatsApp, one per POST
     delay_s: float = 0.0  # how long the stand-in takes to answer (a busy server)
+    refuse_statuses: int = 0  # answer this many status webhooks 503 first (a database busy)
 
 
 RECEIVED: web.AppKey[Received] = web.AppKey("received", Received)
@@ -51,6 +52,9 @@ async def _wa_webhook(request: web.Request) -> web.Response:
     received = request.app[RECEIVED]
     if received.delay_s:
         await asyncio.sleep(received.delay_s)
+    if batch.statuses and received.refuse_statuses > 0:
+        received.refuse_statuses -= 1
+        raise web.HTTPServiceUnavailable()
     received.inbounds.extend(batch.inbounds)
     received.statuses.extend(batch.statuses)
     if batch.statuses:

@@ -86,20 +86,48 @@ async def test_a_webhook_takes_at_most_the_cap_and_keeps_queue_order() -> None:
     await batcher.aclose()
 
 
-async def test_a_failing_post_does_not_stop_the_poster() -> None:
-    posted: list[int] = []
+async def test_a_failing_post_does_not_stop_the_poster_and_is_delivered_again() -> None:
+    posted: list[str] = []
 
     async def post(statuses: Sequence[payloads.WhatsAppStatus]) -> None:
-        posted.append(len(statuses))
-        if len(posted) == 1:
+        posted.append(statuses[0].message_id)
+        if statuses[0].message_id == "wamid.1" and posted.count("wamid.1") < 3:
             raise RuntimeError("boom")
 
-    batcher = StatusBatcher(post)
+    batcher = StatusBatcher(post, retry_delays_s=(0.2, 0.2))
     batcher.add([_status(1)])
     await _until(lambda: len(posted) == 1)
-    batcher.add([_status(2)])
+    batcher.add([_status(2)])  # not held back by the failed one's retries
     await _until(lambda: len(posted) == 2)
+    assert posted == ["wamid.1", "wamid.2"]
+    await _until(lambda: posted.count("wamid.1") == 3)
+    await asyncio.sleep(0.3)
+    assert posted == ["wamid.1", "wamid.2", "wamid.1", "wamid.1"]  # accepted on its third delivery: no more
     await batcher.aclose()
+
+
+async def test_a_webhook_is_given_up_after_its_last_retry() -> None:
+    posted: list[str] = []
+
+    async def post(statuses: Sequence[payloads.WhatsAppStatus]) -> None:
+        posted.append(statuses[0].message_id)
+        raise RuntimeError("down")
+
+    batcher = StatusBatcher(post, retry_delays_s=(0.05, 0.05))
+    batcher.add([_status(1)])
+    await _until(lambda: len(posted) == 3)
+    await asyncio.sleep(0.3)
+    assert len(posted) == 3 and not batcher._retries
+    await batcher.aclose()
+
+
+async def test_statuses_our_server_refused_arrive_on_the_next_delivery(sandbox: Sandbox) -> None:
+    sandbox.received.refuse_statuses = 1  # our server answers 503 once, as with its database busy
+    wamid = await sandbox.wa.send("IN.1", Text("Hello"), idempotency_key="again")
+    await _until(lambda: len(sandbox.received.statuses) == 3, attempts=400)
+    assert sandbox.received.refuse_statuses == 0
+    assert [(s.provider_message_id, s.status) for s in sandbox.received.statuses] == [
+        (wamid, "sent"), (wamid, "delivered"), (wamid, "read")]
 
 
 async def test_aclose_leaves_no_task_behind(sandbox_settings: Settings, redis: Redis) -> None:
