@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -114,18 +115,30 @@ class _WriteGate:
     """One SQLite write transaction at a time per engine, queued FIFO on the event loop.
 
     Acquired from SQLAlchemy's synchronous events, which run inside the greenlet that
-    `AsyncEngine` drives, so `await_` can wait there without blocking the loop."""
+    `AsyncEngine` drives, so `await_` can wait there without blocking the loop.
+
+    The lock passes straight from one writer of this process to the next, so another
+    process's writer (polling in SQLite's busy handler) gets in only when this queue
+    empties. A run of back-to-back writes holding the lock past `LONG_HOLD_S` is logged
+    (as is a single long transaction): that is how another process starves."""
+
+    LONG_HOLD_S = 1.0
 
     def __init__(self) -> None:
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._holder: Any = None
+        self._waiting = 0
+        self._held_since = 0.0  # this transaction's start
+        self._run_since = 0.0  # start of the current run of back-to-back transactions
+        self._run_length = 0
 
     def acquire(self, dbapi_connection: Any) -> None:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # an engine reused on a new loop (tests) gets a new lock
             self._lock, self._loop, self._holder = asyncio.Lock(), loop, None
         assert self._lock is not None
+        self._waiting += 1
         try:
             await_(asyncio.wait_for(self._lock.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000))
         except TimeoutError:
@@ -133,11 +146,26 @@ class _WriteGate:
             # busy handler, which answers "database is locked" after its timeout as before.
             log.warning("sqlite write gate not acquired in time; going to the database lock")
             return
+        finally:
+            self._waiting -= 1
         self._holder = dbapi_connection
+        self._held_since = time.monotonic()
+        if self._run_length == 0:
+            self._run_since = self._held_since
+        self._run_length += 1
 
     def release(self, dbapi_connection: Any) -> None:
         if self._holder is not None and self._holder is dbapi_connection and self._lock is not None:
             self._holder = None
+            now = time.monotonic()
+            if now - self._held_since > self.LONG_HOLD_S:
+                log.warning("sqlite write transaction held the database lock for %.1f s", now - self._held_since)
+            if not self._waiting:  # the run ends: other processes can get the lock now
+                if now - self._run_since > self.LONG_HOLD_S and self._run_length > 1:
+                    log.warning("sqlite writes of this process held the database lock back to back for %.1f s "
+                                "(%d transactions); other processes' writers waited meanwhile",
+                                now - self._run_since, self._run_length)
+                self._run_length = 0
             self._lock.release()
 
 
