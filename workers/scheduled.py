@@ -50,6 +50,9 @@ SWEEP_SCHEDULED_JOB = "sweep_scheduled"
 LOOKAHEAD = dt.timedelta(minutes=5)
 # How far ahead one sweep feeds a reminder wave (the sweep runs every minute).
 WAVE_AHEAD_S = 90.0
+# Wave leaders are spaced at this share of a batch's send time: a little faster than the
+# sender drains them, so a slow batch never idles the sender.
+LEADER_SPACING_SHARE = 0.9
 # Due rows one send job settles together (its own and up to this many minus one others).
 SEND_BATCH = 50
 # A job may run a little before its time (clock skew between hosts); beyond this it waits.
@@ -385,8 +388,7 @@ async def sweep_scheduled(ctx: dict[str, Any]) -> int:
         others = (await session.execute(
             select(*columns).where(*due, ScheduledSend.kind != REMINDER).order_by(ScheduledSend.id)
         )).all()
-        # A little faster than the sender drains them: a slow batch must not idle the sender.
-        spacing_s = 0.9 * SEND_BATCH / max(deps.settings.whatsapp_rate_per_s, 1)
+        spacing_s = LEADER_SPACING_SHARE * SEND_BATCH / max(deps.settings.whatsapp_rate_per_s, 1)
         most = SEND_BATCH * (int(WAVE_AHEAD_S / spacing_s) + 1)
         reminders = (await session.execute(
             select(*columns).where(*due, ScheduledSend.kind == REMINDER)

@@ -13,7 +13,7 @@ from bot.booking.types import Actor
 from workers import registry
 from workers.models import ScheduledSend
 from workers.policy import set_branch_policy
-from workers.scheduled import enqueue_scheduled, send_scheduled, sweep_scheduled
+from workers.scheduled import LEADER_SPACING_SHARE, enqueue_scheduled, send_scheduled, sweep_scheduled
 from worker_helpers import book, drain, ist, outbound, tick
 
 PHONE = "+919845012345"
@@ -186,7 +186,7 @@ async def test_a_due_wave_goes_to_one_job_per_batch_fed_at_the_sender_pace(ctx, 
     assert await sweep_scheduled(ctx) == 3  # leaders of 5 + 5 + 2, not one job per row
     queued = sorted(await ctx["redis"].zrange(default_queue_name, 0, -1, withscores=True), key=lambda x: x[1])
     assert [j.decode().startswith("reminder:") for j, _ in queued] == [True, True, True]
-    spacing_s = 0.9 * 5 / app.settings.whatsapp_rate_per_s
+    spacing_s = LEADER_SPACING_SHARE * 5 / app.settings.whatsapp_rate_per_s
     gaps = [(b - a) / 1000 for (_, a), (_, b) in zip(queued, queued[1:])]
     assert all(abs(gap - spacing_s) < 0.03 for gap in gaps)
     worker = Worker(functions=registry.functions(), redis_pool=ctx["redis"], ctx=ctx, burst=True,
