@@ -6,6 +6,11 @@ SQLAlchemy pysqlite/aiosqlite "serializable isolation" recipe):
 WAL journal, a busy timeout, and write transactions that start with
 `BEGIN IMMEDIATE` so that two writers queue on the lock instead of one failing
 with SQLITE_BUSY when its deferred transaction tries to upgrade.
+
+Writers of one process queue on a gate (`_WriteGate`); writers of different processes
+(web and worker share the file) take turns: a waiting `BEGIN IMMEDIATE` asks again every
+few milliseconds, and a process whose writes held the lock back to back for
+`_WriteGate.MAX_RUN_S` pauses before its next one.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,11 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# How often a writer asks again for a lock another process holds (seconds, then the last
+# one on). SQLite's own busy handler sleeps up to 100 ms between tries and so rarely hits
+# the gap between another process's back-to-back transactions: a writer could wait out
+# the whole busy timeout behind a busy worker.
+BEGIN_RETRY_DELAYS_S = (0.001, 0.002, 0.003, 0.005)
 # Execution option marking a transaction that only reads: on SQLite it begins DEFERRED
 # instead of IMMEDIATE. Use `await session.connection(execution_options={READ_ONLY: True})`
 # first thing in the transaction. Ignored by PostgreSQL.
@@ -120,9 +131,15 @@ class _WriteGate:
     The lock passes straight from one writer of this process to the next, so another
     process's writer (polling in SQLite's busy handler) gets in only when this queue
     empties. A run of back-to-back writes holding the lock past `LONG_HOLD_S` is logged
-    (as is a single long transaction): that is how another process starves."""
+    (as is a single long transaction, with its first statement's SQL text, never its
+    parameters): that is how another process starves. So is a `BEGIN IMMEDIATE` that
+    waited that long for another process to let go, apart from the holding time."""
 
     LONG_HOLD_S = 1.0
+    # A run of back-to-back writes this long ends with a pause that lets a writer of another
+    # process, asking every `BEGIN_RETRY_DELAYS_S[-1]`, take its turn.
+    MAX_RUN_S = 0.25
+    TURN_PAUSE_S = 0.012
 
     def __init__(self) -> None:
         self._lock: asyncio.Lock | None = None
@@ -132,6 +149,8 @@ class _WriteGate:
         self._held_since = 0.0  # this transaction's start
         self._run_since = 0.0  # start of the current run of back-to-back transactions
         self._run_length = 0
+        self._first_statement: str | None = None
+        self._watching = False  # the holder's first statement is still to be noted
 
     def acquire(self, dbapi_connection: Any) -> None:
         loop = asyncio.get_running_loop()
@@ -149,23 +168,44 @@ class _WriteGate:
         finally:
             self._waiting -= 1
         self._holder = dbapi_connection
-        self._held_since = time.monotonic()
         if self._run_length == 0:
-            self._run_since = self._held_since
+            self._run_since = time.monotonic()
         self._run_length += 1
+
+    def began(self, dbapi_connection: Any, waited_s: float) -> None:
+        """The holder's `BEGIN IMMEDIATE` returned after `waited_s` (another process's turn)."""
+        if self._holder is not dbapi_connection:
+            return
+        if waited_s > self.LONG_HOLD_S:
+            log.warning("sqlite write waited %.1f s for another process to release the database lock", waited_s)
+        self._held_since = time.monotonic()
+        self._first_statement, self._watching = None, True
+
+    def statement(self, dbapi_connection: Any, sql: str) -> None:
+        """Note the holder's first statement (SQL text only) for the long-hold log."""
+        if self._watching and self._holder is dbapi_connection:
+            self._first_statement, self._watching = " ".join(sql.split())[:120], False
 
     def release(self, dbapi_connection: Any) -> None:
         if self._holder is not None and self._holder is dbapi_connection and self._lock is not None:
-            self._holder = None
+            self._holder, self._watching = None, False
             now = time.monotonic()
-            if now - self._held_since > self.LONG_HOLD_S:
-                log.warning("sqlite write transaction held the database lock for %.1f s", now - self._held_since)
-            if not self._waiting:  # the run ends: other processes can get the lock now
+            if self._held_since and now - self._held_since > self.LONG_HOLD_S:
+                log.warning("sqlite write transaction held the database lock for %.1f s (first statement: %s)",
+                            now - self._held_since, self._first_statement)
+            self._held_since = 0.0
+            long_run = now - self._run_since >= self.MAX_RUN_S
+            if not self._waiting or long_run:  # the run ends: other processes can get the lock now
                 if now - self._run_since > self.LONG_HOLD_S and self._run_length > 1:
                     log.warning("sqlite writes of this process held the database lock back to back for %.1f s "
                                 "(%d transactions); other processes' writers waited meanwhile",
                                 now - self._run_since, self._run_length)
                 self._run_length = 0
+            if self._waiting and long_run and self._loop is not None:
+                # Our next writer waits a moment: a writer of another process gets in first.
+                log.debug("sqlite write gate pauses for other processes after a %.2f s run", now - self._run_since)
+                self._loop.call_later(self.TURN_PAUSE_S, self._lock.release)
+                return
             self._lock.release()
 
 
@@ -194,12 +234,21 @@ def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:
         # previous one ends, instead of all polling SQLite's lock in its busy handler
         # (back-off up to 100 ms per retry: seconds of latency under load). Only writers
         # in other processes still meet the busy handler.
-        gate.acquire(conn.connection.dbapi_connection)
+        dbapi_connection = conn.connection.dbapi_connection
+        gate.acquire(dbapi_connection)
+        asked = time.monotonic()
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if not _begin_immediate(dbapi_connection, deadline=asked + SQLITE_BUSY_TIMEOUT_MS / 1000):
+                # Still locked at the deadline: one last try through SQLAlchemy, for its error.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            gate.release(conn.connection.dbapi_connection)
+            gate.release(dbapi_connection)
             raise
+        gate.began(dbapi_connection, time.monotonic() - asked)
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _on_statement(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        gate.statement(conn.connection.dbapi_connection, statement)
 
     @event.listens_for(engine.sync_engine, "commit")
     @event.listens_for(engine.sync_engine, "rollback")
@@ -216,6 +265,31 @@ def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:
     def _on_invalidate(dbapi_connection: Any, _record: Any, _exc: Any) -> None:
         # A connection dropped mid-transaction (e.g. a cancelled task) gives the gate back.
         gate.release(dbapi_connection)
+
+
+def _begin_immediate(dbapi_connection: Any, *, deadline: float) -> bool:
+    """`BEGIN IMMEDIATE`, asking again every few ms (`BEGIN_RETRY_DELAYS_S`, on the event
+    loop) while another process holds the lock; False when it still does at `deadline`.
+
+    The statements go to the driver directly: a failed statement through SQLAlchemy would
+    roll back "the transaction" being begun, firing the rollback event mid-begin."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")  # busy: answer at once, we wait on the loop
+    try:
+        for attempt in range(1_000_000):
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return True
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+            if time.monotonic() >= deadline:
+                return False
+            await_(asyncio.sleep(BEGIN_RETRY_DELAYS_S[min(attempt, len(BEGIN_RETRY_DELAYS_S) - 1)]))
+        return False
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
