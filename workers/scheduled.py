@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.booking import models as bm
 from bot.booking.types import AppointmentStatus, AppointmentView, VisitMode
 from bot.messages import Template
-from bot.outbox.api import queue_message
+from bot.outbox.api import queue_messages
 from workers.contact import Contact, contact_for
 from workers.delivery import enqueue_batches
 from workers.deps import Deps, deps_from_ctx
@@ -304,17 +304,23 @@ async def send_scheduled(ctx: dict[str, Any], send_id: int) -> str:
             return "noop"
         views = {v.id: v for v in await load_views(session, {r.appointment_id for r in batch})}
         outcomes = {}
-        # No autoflush: each row's INSERT would first flush the previous row's UPDATE on its
-        # own; at commit the batch's updates go out as one executemany.
+        # No autoflush: the rows' updates go out at commit, as one executemany.
         session.autoflush = False
+        messages: list[tuple[ScheduledSend, dict[str, Any]]] = []
         for item in batch:
-            outcome, outbound_id = await _send_one(session, deps, item, views.get(item.appointment_id), now,
-                                                   companion=item is not row)
+            outcome, message = await _send_one(session, deps, item, views.get(item.appointment_id), now,
+                                               companion=item is not row)
             outcomes[item.id] = outcome
-            if outbound_id is not None:
-                queued.append((outbound_id, str(item.channel), None))
+            if message is not None:
+                messages.append((item, message))
             if outcome == "stale":
                 resync.append(item.appointment_id)
+        # The batch's messages in one INSERT: one at a time, each would wait for the event
+        # loop's turn while this transaction holds SQLite's write lock.
+        ids = await queue_messages(session, [message for _, message in messages])
+        for (item, _), outbound_id in zip(messages, ids, strict=True):
+            item.outbound_id = outbound_id
+            queued.append((outbound_id, str(item.channel), None))
     if queued and deps.arq is not None:
         await enqueue_batches(deps.arq, deps.settings, queued)
     if resync:
@@ -328,8 +334,9 @@ async def send_scheduled(ctx: dict[str, Any], send_id: int) -> str:
 async def _send_one(
     session: AsyncSession, deps: Deps, row: ScheduledSend, appt: AppointmentView | None, now: dt.datetime,
     *, companion: bool = False,
-) -> tuple[str, int | None]:
-    """Settle one claimed row in the caller's transaction: (outcome, outbound id if queued).
+) -> tuple[str, dict[str, Any] | None]:
+    """Settle one claimed row in the caller's transaction: (outcome, the message to queue
+    for it as `queue_message` arguments, if any; the caller sets the row's outbound id).
 
     A companion (another job's row taken into this batch) that fails to compose is left
     scheduled for its own job, which fails and retries alone: one bad row never holds
@@ -355,14 +362,13 @@ async def _send_one(
     if composed.template is None or contact is None:
         row.status, row.reason, row.processed_at = "skipped", composed.skip_reason, now
         return "skipped", None
-    outbound_id = await queue_message(
-        session, org_id=appt.org_id, channel=contact.channel, recipient=contact.recipient,
+    row.status, row.processed_at = "sent", now
+    row.channel, row.recipient = str(contact.channel), contact.recipient
+    return "sent", dict(
+        org_id=appt.org_id, channel=contact.channel, recipient=contact.recipient,
         reply=composed.template, purpose=composed.purpose, idempotency_key=f"sched:{row.id}",
         appointment_id=appt.id, patient_id=appt.patient_id, now=now,
     )
-    row.status, row.processed_at, row.outbound_id = "sent", now, outbound_id
-    row.channel, row.recipient = str(contact.channel), contact.recipient
-    return "sent", outbound_id
 
 
 async def _booked_channel(session: AsyncSession, appointment_id: int) -> str | None:

@@ -63,6 +63,23 @@ async def test_queue_message_is_idempotent_and_stores_the_reply(db) -> None:
     assert rows[0].status == OutboundState.QUEUED and rows[0].appointment_id == 7
 
 
+async def test_queue_messages_queues_a_batch_in_order_and_idempotently(db) -> None:
+    def message(key: str, text: str = "Hello") -> dict:
+        return dict(org_id=1, channel=Channel.SMS, recipient="+919800000001", reply=Text(text),
+                    purpose="reminder", idempotency_key=key, appointment_id=9)
+
+    async with db() as session, session.begin():
+        known = await _queue(session, key="b")
+        assert await api.queue_messages(session, []) == []
+        ids = await api.queue_messages(session, [message("a"), message("b", "new"), message("c"), message("a")])
+    assert ids[1] == known and ids[0] == ids[3] and len({ids[0], ids[1], ids[2]}) == 3
+    async with db() as session:
+        rows = {r.idempotency_key: r for r in (await session.execute(select(OutboundMessage))).scalars()}
+    assert sorted(rows) == ["a", "b", "c"] and rows["a"].id == ids[0] and rows["c"].id == ids[2]
+    assert reply_from_dict(rows["b"].reply) == Text("Hello")  # the one already queued is kept as it was
+    assert rows["c"].channel == "sms" and rows["c"].appointment_id == 9 and rows["c"].status == OutboundState.QUEUED
+
+
 async def test_queue_message_joins_the_callers_transaction(db) -> None:
     async with db() as session:
         await session.begin()
