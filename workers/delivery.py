@@ -511,8 +511,9 @@ async def _send_at(ctx: dict[str, Any], item: _Leased, wait_s: float, per_s: flo
     account = sender_account(ctx["settings"], row)
     if wait_s > 0:
         await asyncio.sleep(wait_s)
-    await _pacer(ctx).wait(f"{channel}:{account}", per_s=per_s)
     try:
+        # Inside the try: a pacer that fails (Redis gone) gives the row back for a retry.
+        await _pacer(ctx).wait(f"{channel}:{account}", per_s=per_s)
         await _fault(ctx, "before_send", outbound_id)
         try:
             provider_id = await _call_provider(ctx, channel, account, row, item.reply)
@@ -557,11 +558,11 @@ async def _call_provider(
 
 # --- recording -------------------------------------------------------------------------
 
-def send_context(sessionmaker: Any) -> dict[str, Any]:
+def send_context(sessionmaker: Any, redis: Any) -> dict[str, Any]:
     """What the send jobs share across jobs in one process (`build_context` adds it: arq
     hands each job a copy of the worker's ctx, so per-job additions would not be shared)."""
     records = GroupCommit(sessionmaker, _write_sent, max_items=200, linger_s=RECORD_LINGER_S)
-    return {SEND_RECORDS: records, SEND_PACER: SendPacer()}
+    return {SEND_RECORDS: records, SEND_PACER: SendPacer(redis)}
 
 
 def _recorder(ctx: dict[str, Any]) -> GroupCommit[_SentRecord]:
@@ -570,7 +571,7 @@ def _recorder(ctx: dict[str, Any]) -> GroupCommit[_SentRecord]:
 
 
 def _pacer(ctx: dict[str, Any]) -> SendPacer:
-    return ctx.get(SEND_PACER) or SendPacer()
+    return ctx.get(SEND_PACER) or SendPacer(ctx["redis"])
 
 
 async def _write_sent(session: AsyncSession, records: Sequence[_SentRecord]) -> None:

@@ -91,7 +91,7 @@ async def build_context(
         "counters": SharedCounters(redis),
         # Catalogs compiled once at start into var/locale (see bot.i18n.ensure_compiled).
         "translations": Translations(settings.var_dir),
-        **send_context(sessionmaker),
+        **send_context(sessionmaker, redis),
         _OWNED: owned,
     }
 

@@ -8,6 +8,7 @@ SWEEP_JOB = "sweep_outbox"
 PURGE_JOB = "purge_inbound_ids"
 
 RATE_KEY_PREFIX = "mymedic:rate:"
+WINDOW_KEY_PREFIX = "mymedic:window:"  # each sender's sends of the last second (SendPacer)
 
 
 def send_job_id(outbound_id: int) -> str:

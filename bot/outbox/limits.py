@@ -16,13 +16,14 @@ the sender key never holds more than a batch or two of reservations.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
-from collections import deque
+import secrets
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from bot.outbox.keys import RATE_KEY_PREFIX
+from bot.outbox.keys import RATE_KEY_PREFIX, WINDOW_KEY_PREFIX
 
 # KEYS[1]: theoretical arrival time (µs). ARGV: interval µs, max wait µs, slots wanted.
 # Grants as many of the wanted slots as start within the max wait (all or some).
@@ -95,40 +96,58 @@ class RateLimiter:
         return slots.first_wait_s
 
 
+# KEYS[1]: a sorted set of the sender's send starts (µs, Redis TIME). ARGV: most sends in
+# any one second, least gap µs between two, this send's unique member. Returns 0 with the
+# send noted, or the µs to wait before asking again (nothing noted).
+_PACE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local most, gap = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1000000)
+local n = redis.call('ZCARD', KEYS[1])
+local ready = now
+if n >= most then
+  ready = tonumber(redis.call('ZRANGE', KEYS[1], n - most, n - most, 'WITHSCORES')[2]) + 1000000
+end
+if n > 0 then
+  ready = math.max(ready, tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]) + gap)
+end
+if ready > now then return math.ceil(ready - now) end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], 2000)
+return 0
+"""
+
+
 class SendPacer:
-    """Keeps any one second of one process's sends to a sender within the rate.
+    """Keeps any one second of all processes' sends to a sender within the rate.
 
     The Redis slots above bound the average, but a send sleeps until its slot, and when
-    the event loop is busy several sleepers wake late together. Catching up is fine (their
-    slots were reserved), bunching over the limit is not: a send here waits until fewer
-    than `rate` sends left in the last second (a sliding window, so no second, however
-    aligned, holds more) and a quarter interval after the previous one. Sends pass one at
-    a time (a FIFO lock per sender), so only the next waiter ever wakes.
+    an event loop is busy several sleepers wake late together; two worker processes can
+    catch up at the same moment. Catching up is fine (their slots were reserved), bunching
+    over the limit is not: a send here waits until fewer than `rate` sends to its sender,
+    from any process, started in the last second (a sliding window kept in Redis, so no
+    second, however aligned, holds more) and a quarter interval after the previous one.
+    A process's sends ask one at a time (a FIFO lock per sender), so only the next waiter
+    polls Redis.
     """
 
-    def __init__(self) -> None:
-        self._sent: dict[str, deque[float]] = {}
+    def __init__(self, redis: Redis) -> None:
+        self._script = redis.register_script(_PACE)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._token = secrets.token_hex(6)  # this pacer's sends, told apart from other processes'
+        self._numbers = itertools.count()
 
     async def wait(self, key: str, *, per_s: float) -> None:
         """Return when this caller may start its send to `key` (call right before it)."""
         if per_s <= 0:
             return
-        loop = asyncio.get_running_loop()
         most = max(int(per_s), 1)
-        min_gap_s = 0.25 / per_s
+        gap_us = int(250_000 / per_s)
         async with self._locks.setdefault(key, asyncio.Lock()):
-            sent = self._sent.setdefault(key, deque())
+            member = f"{self._token}:{next(self._numbers)}"
             while True:
-                now = loop.time()
-                while sent and sent[0] <= now - 1.0:
-                    sent.popleft()
-                ready = now
-                if len(sent) >= most:
-                    ready = max(ready, sent[-most] + 1.0)
-                if sent:
-                    ready = max(ready, sent[-1] + min_gap_s)
-                if ready <= now:
-                    break
-                await asyncio.sleep(ready - now)
-            sent.append(loop.time())
+                wait_us = int(await self._script(keys=[WINDOW_KEY_PREFIX + key], args=[most, gap_us, member]))
+                if wait_us <= 0:
+                    return
+                await asyncio.sleep(wait_us / 1_000_000)
