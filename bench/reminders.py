@@ -19,7 +19,8 @@ appointments = N reminders). Then:
 
 Printed: scheduling time (target < 60 s), achieved send rate as a share of the limit
 (from the messages' send times; target >= 95 %, never above — the busiest second is
-printed too) and the worker's peak memory (VmHWM). Not a test: figures only.
+printed too, at the emulator and at the worker, with each send's transit between them) and
+the worker's peak memory (VmHWM). Not a test: figures only.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import resource
 import subprocess
 import sys
 import time
+from array import array
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -146,7 +148,12 @@ async def drain_child(count: int) -> None:
 
     import logging
 
-    logging.basicConfig(level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"), stream=sys.stderr)
+    logging.basicConfig(level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if os.environ.get("BENCH_LONG_HOLD_S"):  # log the worker's SQLite write transactions above this
+        from bot.db import _WriteGate
+
+        _WriteGate.LONG_HOLD_S = float(os.environ["BENCH_LONG_HOLD_S"])
     settings = Settings.from_env()
     _today, tomorrow = _days()
     target = dt.datetime.combine(tomorrow, dt.time(9, 0), tzinfo=ZoneInfo(ZONE)).astimezone(dt.timezone.utc)
@@ -157,15 +164,24 @@ async def drain_child(count: int) -> None:
 
     ctx = await build_context(settings, clock=clock)
     freeze_startup_heap()  # as the worker's start-up does
-    # When the worker started each provider call (wall clock): the rate as the sender sees
-    # it, apart from when the emulator, sharing the web process, got round to each request.
-    call_times: list[float] = []
+    # When the worker started each provider call (wall clock), by patient number (setup's
+    # "9197" + 8 digits): the rate as the sender sees it, and each message's transit to the
+    # emulator. Preallocated, so the worker's memory peak does not grow with it.
+    call_at = array("d", bytes(8 * count))
     sender = ctx["senders"][Channel.WHATSAPP]
     real_send = sender.send
 
-    async def timed_send(*args: Any, **kwargs: Any) -> str:
-        call_times.append(time.time())
-        return await real_send(*args, **kwargs)
+    traced: list[Any] = []  # BENCH_TRACEMALLOC: heap snapshots after a fifth of the sends, and at the end
+    if os.environ.get("BENCH_TRACEMALLOC"):
+        import tracemalloc
+
+        tracemalloc.start(int(os.environ["BENCH_TRACEMALLOC"]))
+
+    async def timed_send(recipient: str, *args: Any, **kwargs: Any) -> str:
+        call_at[int(recipient[4:]) % count] = time.time()
+        if traced == [] and os.environ.get("BENCH_TRACEMALLOC") and call_at[count // 5]:
+            traced.append(tracemalloc.take_snapshot())
+        return await real_send(recipient, *args, **kwargs)
 
     sender.send = timed_send
     statements: Counter[str] = Counter()
@@ -216,6 +232,14 @@ async def drain_child(count: int) -> None:
     # The worker's own peak, taken before this process loads every sent message back to
     # count them: that read-back grows with the drain and is the benchmark's, not the worker's.
     peak_kb = _vm_hwm_kb()
+    if traced:  # what grew between a fifth of the drain and its end, by where it was allocated
+        grown = tracemalloc.take_snapshot().compare_to(traced[0], "traceback")
+        for stat in grown[:15]:
+            print(f"{stat.size_diff / 1024:+9.0f} KiB {stat.count_diff:+8d} blocks", file=sys.stderr)
+            for line in stat.traceback.format(limit=int(os.environ["BENCH_TRACEMALLOC"]), most_recent_first=True):
+                print(f"    {line}", file=sys.stderr)
+        tracemalloc.stop()
+    call_times = sorted(t for t in call_at if t)
     if os.environ.get("BENCH_CALL_TIMES"):  # per-call start times, to see where a drain idles
         Path(os.environ["BENCH_CALL_TIMES"]).write_text("\n".join(f"{t:.4f}" for t in call_times))
     for statement, n in statements.most_common(40):
@@ -225,24 +249,59 @@ async def drain_child(count: int) -> None:
         prof.dump_stats(profile_to)
     from bot.sandbox.store import SandboxStore
 
+    # The last sends' delivered/read webhooks are still on their way (the emulator batches
+    # them): give them up to 15 s to land before counting final statuses.
+    settle_by = time.monotonic() + 15
+    while True:
+        async with ctx["sessionmaker"]() as s:
+            statuses = dict((await s.execute(select(OutboundMessage.status, func.count())
+                                             .group_by(OutboundMessage.status))).all())
+        if set(statuses) <= {"read", "failed"} or time.monotonic() > settle_by:
+            break
+        await asyncio.sleep(0.5)
     async with ctx["sessionmaker"]() as s:
         recipients = list(await s.scalars(select(OutboundMessage.recipient).where(
             OutboundMessage.purpose == "reminder")))
-        statuses = dict((await s.execute(select(OutboundMessage.status, func.count())
-                                         .group_by(OutboundMessage.status))).all())
     # When the emulator received each message (its own wall clock): the achieved rate.
     store = SandboxStore(ctx["redis"])
-    sent_at = [dt.datetime.fromtimestamp(m["at"], dt.timezone.utc)
-               for r in recipients for m in await store.messages("whatsapp", r)]
+    received = [(m["at"], r) for r in recipients for m in await store.messages("whatsapp", r)]
+    sent_at = [dt.datetime.fromtimestamp(at, dt.timezone.utc) for at, _r in received]
     await close_context(ctx)
+    transit, busiest = _transit(received, call_at, count)
     span = (max(sent_at) - min(sent_at)).total_seconds() if len(sent_at) >= 2 else 0.0
     print(json.dumps({"elapsed_s": elapsed, "sent": len(sent_at), "statuses": statuses, "span_s": span,
                       "first": min(sent_at).isoformat() if sent_at else None,
                       "last": max(sent_at).isoformat() if sent_at else None,
                       "busiest_second": max(Counter(t.replace(microsecond=0) for t in sent_at).values(), default=0),
                       "busiest_second_sender": max(Counter(int(t) for t in call_times).values(), default=0),
+                      "transit_ms": transit, "busiest_seconds": busiest,
                       "peak_kb": peak_kb, "peak_with_readback_kb": _vm_hwm_kb(), "jobs_failed": worker.jobs_failed,
                       "cpu_s": time.process_time() - cpu_started}))
+
+
+def _transit(received: list[tuple[float, str]], call_at: array, count: int) -> tuple[dict[str, float], list[str]]:
+    """Each message's transit (emulator receipt − the worker's call start), and the three
+    busiest seconds at the emulator with the seconds their messages were started in: a
+    second over the limit there that the worker did not start is bunching on the way."""
+    pairs = [(at, at - call_at[int(r[4:]) % count]) for at, r in received if call_at[int(r[4:]) % count]]
+    if not pairs:
+        return {}, []
+    ms = sorted(1000 * d for _at, d in pairs)
+    stats = {"p50": ms[len(ms) // 2], "p99": ms[int(len(ms) * 0.99)], "max": ms[-1]}
+    per_second = Counter(int(at) for at, _d in pairs)
+    busiest = []
+    for second, n in per_second.most_common(3):
+        started = Counter(int(at - d) - second for at, d in pairs if int(at) == second)
+        worst = max(1000 * d for at, d in pairs if int(at) == second)
+        stamp = dt.datetime.fromtimestamp(second, dt.timezone.utc).strftime("%H:%M:%S")
+        busiest.append(f"{stamp} {n} received (started: {dict(sorted(started.items()))}; "
+                       f"worker started {_started_in(call_at, second)} then; transit max {worst:.0f} ms)")
+    return stats, busiest
+
+
+def _started_in(call_at: array, second: int) -> int:
+    """Calls the worker started in that wall-clock second."""
+    return sum(1 for t in call_at if int(t) == second)
 
 
 async def _left(ctx: dict[str, Any]) -> int:
@@ -302,8 +361,8 @@ def main() -> int:
         web_cpu_before = sum(dep.cpu_seconds().values())
         out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--drain-child", "--count", str(drain)],
                              env=env, cwd=ROOT, capture_output=True, text=True, check=False,
-                             timeout=max(120, 3 * drain / args.rate + 60))
-        if os.environ.get("BENCH_COUNT_SQL") or os.environ.get("BENCH_LOG_LEVEL"):
+                             timeout=max(120, 3 * drain / args.rate + 60) * (4 if os.environ.get("BENCH_TRACEMALLOC") else 1))
+        if any(os.environ.get(name) for name in ("BENCH_COUNT_SQL", "BENCH_LOG_LEVEL", "BENCH_TRACEMALLOC")):
             Path("bench-drain.log").write_text(out.stderr)
             print(out.stderr[-12000:] if os.environ.get("BENCH_COUNT_SQL") else "drain log: bench-drain.log")
         if out.returncode != 0 or not out.stdout.strip():
@@ -318,6 +377,12 @@ def main() -> int:
         print(f"send rate: {rate:.1f} msg/s = {rate / args.rate:.1%} of the {args.rate}/s limit "
               f"(target >= 95%, never above); busiest second {result['busiest_second']} messages at the emulator, "
               f"{result['busiest_second_sender']} calls started by the worker")
+        transit = result["transit_ms"]
+        if transit:
+            print(f"transit, worker call start to emulator receipt: p50 {transit['p50']:.1f} ms, "
+                  f"p99 {transit['p99']:.1f} ms, max {transit['max']:.0f} ms; busiest seconds at the emulator:")
+            for line in result["busiest_seconds"]:
+                print(f"  {line}")
         print(f"worker memory peak: {result['peak_kb'] / 1024:.0f} MiB (VmHWM at the drain's end; "
               f"{result['peak_with_readback_kb'] / 1024:.0f} MiB after the benchmark read the sent messages back)")
         web_cpu = sum(dep.cpu_seconds().values()) - web_cpu_before
