@@ -374,7 +374,7 @@ def main() -> int:
         rate = (sent - 1) / span if span > 0 else 0.0
         print(f"drain: {sent}/{drain} sent in {result['elapsed_s']:.1f} s (statuses {result['statuses']}, "
               f"failed jobs {result['jobs_failed']})")
-        print(f"send rate: {rate:.1f} msg/s = {rate / args.rate:.1%} of the {args.rate}/s limit "
+        print(f"send rate: {rate:.2f} msg/s = {rate / args.rate:.2%} of the {args.rate}/s limit "
               f"(target >= 95%, never above); busiest second {result['busiest_second']} messages at the emulator, "
               f"{result['busiest_second_sender']} calls started by the worker")
         transit = result["transit_ms"]
